@@ -1,0 +1,1 @@
+"""relsim: agent-based simulation of relationship marketing on Mesa."""

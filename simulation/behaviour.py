@@ -1,0 +1,96 @@
+"""Response functions shared by the dynamics: pure numpy, no state, no randomness.
+
+Each takes arrays (one entry per customer or per firm) and returns arrays, so that a phase of
+the model is a handful of whole-array operations rather than a loop over customers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A price of zero is allowed; ratios are floored so that powers stay finite.
+MIN_PRICE_RATIO = 1e-3
+
+
+def per_period(rate: np.ndarray | float, dt: float) -> np.ndarray | float:
+    """Probability of at least one event in a period of ``dt`` months at a monthly ``rate``."""
+    return -np.expm1(-np.asarray(rate) * dt)
+
+
+def coverage(spend: np.ndarray, unit_cost: float, eligible: np.ndarray) -> np.ndarray:
+    """Share of eligible customers a lever reaches: ``1 - exp(-spend / (unit_cost * eligible))``.
+
+    Spending exactly enough to treat everyone once reaches 63% of them: returns diminish,
+    as in Blattberg & Deighton's response curves.
+    """
+    spend = np.asarray(spend, dtype=float)
+    eligible = np.asarray(eligible, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = -np.expm1(-spend / (unit_cost * eligible))
+    return np.where(eligible > 0, share, 0.0)
+
+
+def advertising_rate(
+    spend: np.ndarray, prospects: float, dt: float, ceiling: float, spend_scale: float
+) -> np.ndarray:
+    """Monthly acquisition hazard bought by advertising spend (per prospect, at neutral price).
+
+    The monthly probability is ``ceiling * (1 - exp(-monthly spend per prospect / scale))``.
+    """
+    if prospects <= 0:
+        return np.zeros_like(np.asarray(spend, dtype=float))
+    per_prospect = np.asarray(spend, dtype=float) / dt / prospects
+    probability = ceiling * -np.expm1(-per_prospect / spend_scale)
+    return -np.log1p(-np.minimum(probability, 1 - 1e-12))
+
+
+def price_ratio(price: np.ndarray, reference: np.ndarray | float) -> np.ndarray:
+    """Price relative to a reference, floored so that zero prices stay finite."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.asarray(price, dtype=np.float32) / np.maximum(reference, 1e-12)
+    return np.maximum(ratio, MIN_PRICE_RATIO).astype(np.float32)
+
+
+def conversion(ratio: np.ndarray, sensitivity: np.ndarray) -> np.ndarray:
+    """Constant-elasticity response to price, capped at 1: ``min(1, ratio ** -sensitivity)``."""
+    return np.minimum(np.exp(-sensitivity * np.log(ratio)), 1.0)
+
+
+def pick_column(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each row of non-negative ``weights``, the column chosen by the uniform ``u``.
+
+    Rows whose weights are all zero get column 0.
+    """
+    cumulative = np.cumsum(weights, axis=1)
+    total = cumulative[:, -1:]
+    target = u[:, None] * total
+    chosen = (cumulative <= target).sum(axis=1)
+    return np.minimum(chosen, weights.shape[1] - 1)
+
+
+def contact_effect(
+    contacts: np.ndarray,
+    unwanted: np.ndarray,
+    tolerance: np.ndarray,
+    response: np.ndarray,
+    benefit: float,
+    penalty: float,
+) -> np.ndarray:
+    """Satisfaction change from this period's contacts: an inverted U peaking at ``tolerance``.
+
+    Wanted contacts help up to the ideal number and hurt beyond it (Godfrey, Seiders & Voss
+    2011); each contact in an unwanted channel irritates on top.
+    """
+    shape = contacts - contacts * contacts / (2.0 * tolerance)
+    return benefit * response * shape - penalty * unwanted
+
+
+def expected_lifetime_value(
+    margin: np.ndarray, churn_probability: np.ndarray, discount: float
+) -> np.ndarray:
+    """Expected discounted value of a customer, counted from the next period.
+
+    With margin m per period, retention r and discount rate d: ``m * r / (1 + d - r)``.
+    """
+    retention = 1.0 - np.asarray(churn_probability, dtype=float)
+    return np.asarray(margin, dtype=float) * retention / (1.0 + discount - retention)

@@ -1,0 +1,77 @@
+"""Cohort survival of the focal firm's new customers, counted as they join and leave."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Above this horizon the (periods x periods) tables would be large; cohorts are then not kept.
+MAX_COHORT_PERIODS = 1200
+
+
+class CohortTracker:
+    """Counts, per acquisition period, how many joined and at which age they left.
+
+    The baseline churn rates of leavers are summed too, so that the mean baseline rate of the
+    survivors can be reported: it falls with age by selection alone (Fader & Hardie 2007).
+
+    Args:
+        periods: the run's horizon.
+    """
+
+    def __init__(self, periods: int):
+        self.periods = periods
+        self.size = np.zeros(periods + 1, dtype=np.int64)
+        self.base_sum = np.zeros(periods + 1)
+        self.lost = np.zeros((periods + 1, periods + 1), dtype=np.int64)
+        self.base_lost = np.zeros((periods + 1, periods + 1))
+
+    def join(self, period: int, base_rates: np.ndarray) -> None:
+        """Record customers acquired in ``period`` (period 0 holds nobody: the initial
+        customers joined before the run and are not a cohort)."""
+        self.size[period] += len(base_rates)
+        self.base_sum[period] += float(base_rates.sum(dtype=np.float64))
+
+    def leave(self, cohort: np.ndarray, period: int, base_rates: np.ndarray) -> None:
+        """Record customers of the given acquisition periods lost in ``period``."""
+        keep = cohort >= 1
+        cohort, base_rates = cohort[keep], base_rates[keep]
+        age = period - cohort
+        np.add.at(self.lost, (cohort, age), 1)
+        np.add.at(self.base_lost, (cohort, age), base_rates.astype(np.float64))
+
+    def table(self) -> pd.DataFrame:
+        """Counts per cohort and age: cohort_size, active, base_churn_sum (of those active)."""
+        frames = []
+        for cohort in np.flatnonzero(self.size[1:]) + 1:
+            ages = np.arange(self.periods - cohort + 1)
+            lost = np.cumsum(self.lost[cohort, : len(ages)])
+            base_lost = np.cumsum(self.base_lost[cohort, : len(ages)])
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "cohort": cohort,
+                        "age": ages,
+                        "cohort_size": self.size[cohort],
+                        "active": self.size[cohort] - lost,
+                        "base_churn_sum": self.base_sum[cohort] - base_lost,
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame(columns=["cohort", "age", "cohort_size", "active", "base_churn_sum"])
+        return pd.concat(frames, ignore_index=True)
+
+
+def finish_cohort_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """Turn pooled counts into ``cohorts.csv``: survival, mean baseline churn, hazard."""
+    out = counts.copy()
+    out["survival"] = out["active"] / out["cohort_size"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mean_base_churn_rate"] = np.where(
+            out["active"] > 0, out["base_churn_sum"] / out["active"], np.nan
+        )
+    keys = [c for c in ("policy", "cohort") if c in out.columns]
+    previous = out.groupby(keys)["active"].shift(1)
+    out["hazard"] = ((previous - out["active"]) / previous).where(previous > 0)
+    return out.drop(columns="base_churn_sum")

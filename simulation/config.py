@@ -1,0 +1,484 @@
+"""Scenario schema: what a scenario file may say, with defaults taken from published ranges.
+
+A scenario separates the *market* (what we are uncertain about: customers, rivals, how the
+market responds to each lever) from the *policies* (what the focal firm chooses: a budget and
+its split over the levers). Every model here rejects unknown keys, so a typo is an error, not
+a silently ignored setting.
+
+Time unit: one month. Every ``*_rate`` is a rate per month, turned into a per-period
+probability with ``1 - exp(-rate * dt)`` where ``dt = market.period_months``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+
+CHANNELS = ("email", "phone", "social", "visit")
+STAGES = ("discovery", "evaluation", "purchase", "experience", "bonding", "advocacy", "lapsed")
+ACQUISITION_LEVERS = ("advertising", "referral_programme", "win_back")
+RETENTION_LEVERS = ("thank_you", "complaint_handling", "loyalty", "personalisation", "cross_sell")
+LEVERS = ACQUISITION_LEVERS + RETENTION_LEVERS
+LEVELS = ("basic", "reactive", "accountable", "proactive", "partnership")
+
+
+class Strict(BaseModel):
+    """Base for every schema block: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+# --------------------------------------------------------------------------- distributions
+class Constant(Strict):
+    """Every customer gets the same value."""
+
+    dist: Literal["constant"]
+    value: float
+
+
+class Uniform(Strict):
+    """Uniform between ``low`` and ``high``."""
+
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be at least low ({self.low})")
+        return self
+
+
+class Normal(Strict):
+    """Normal with mean and sd, clipped to ``[low, high]``."""
+
+    dist: Literal["normal"]
+    mean: float
+    sd: NonNegative
+    low: float = -math.inf
+    high: float = math.inf
+
+
+class Beta(Strict):
+    """Beta on [0, 1] given by its mean and sd (needs ``sd**2 < mean * (1 - mean)``)."""
+
+    dist: Literal["beta"]
+    mean: Annotated[float, Field(gt=0.0, lt=1.0)]
+    sd: Positive
+
+    @model_validator(mode="after")
+    def _feasible(self) -> Beta:
+        if self.sd**2 >= self.mean * (1 - self.mean):
+            limit = math.sqrt(self.mean * (1 - self.mean))
+            raise ValueError(f"sd must be below {limit:.4g} for a beta with mean {self.mean}")
+        return self
+
+
+class LogNormal(Strict):
+    """Log-normal given by the mean and sd of the variable itself (not of its log)."""
+
+    dist: Literal["lognormal"]
+    mean: Positive
+    sd: NonNegative
+
+
+class Gamma(Strict):
+    """Gamma given by its mean and sd."""
+
+    dist: Literal["gamma"]
+    mean: Positive
+    sd: Positive
+
+
+Distribution = Annotated[
+    Constant | Uniform | Normal | Beta | LogNormal | Gamma, Field(discriminator="dist")
+]
+
+
+# --------------------------------------------------------------------------- customers
+class ChannelMix(Strict):
+    """Share of customers preferring each contact channel; shares must add up to 1."""
+
+    email: Probability = 0.40
+    phone: Probability = 0.20
+    social: Probability = 0.25
+    visit: Probability = 0.15
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> ChannelMix:
+        total = self.email + self.phone + self.social + self.visit
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"channel shares add up to {total:.4g}, they must add up to 1")
+        return self
+
+
+class CustomerTraits(Strict):
+    """Distributions of customer attributes (one draw per customer at the start)."""
+
+    # ACSI scores cluster around 70-80 of 100 (ACSI national index).
+    satisfaction: Distribution = Beta(dist="beta", mean=0.72, sd=0.12)
+    # Mean own-price elasticity about -2.6 (Bijmolt, van Heerde & Pieters, JMR 2005).
+    price_sensitivity: Distribution = LogNormal(dist="lognormal", mean=2.6, sd=1.2)
+    # Monthly probability that a promoter actually refers someone. Kumar, Petersen & Leone
+    # (HBR 2007): 81% intend to refer, 30% do, 12% of those referrals convert.
+    referral_tendency: Distribution = Beta(dist="beta", mean=0.10, sd=0.08)
+    # Expected quality on the same 0-1 scale as the firms' quality.
+    expectation: Distribution = Beta(dist="beta", mean=0.65, sd=0.10)
+    # Ideal number of contacts per month (Godfrey, Seiders & Voss, JM 2011: inverted U).
+    contact_tolerance: Distribution = Gamma(dist="gamma", mean=2.0, sd=1.0)
+    # Units bought per month; revenue = units x price.
+    units: Distribution = LogNormal(dist="lognormal", mean=1.0, sd=0.5)
+    # Baseline churn rate per month; heterogeneous, so cohorts retain better with age by
+    # selection alone (Fader & Hardie 2007). 1-2% contract telecom, 3-7% SMB software.
+    base_churn_rate: Distribution = Beta(dist="beta", mean=0.025, sd=0.02)
+    # Share of customers who want a distant, transactional relationship (Turkish seed 004).
+    transactional_share: Probability = 0.30
+    channels: ChannelMix = ChannelMix()
+
+
+class Behaviour(Strict):
+    """How customers react: satisfaction, relationship strength, churn and referrals."""
+
+    satisfaction_at_par: Probability = Field(
+        0.70, description="satisfaction of a customer whose experience meets expectation"
+    )
+    learning_weight: Probability = Field(0.30, description="weight of this period's experience")
+    quality_noise: NonNegative = Field(0.08, description="sd of experienced quality")
+    failure_penalty: NonNegative = Field(0.35, description="quality lost in a service failure")
+    forgiveness: Probability = Field(
+        0.60, description="share of a failure's penalty a fully committed customer forgives"
+    )
+    strength_gain: Probability = Field(0.04, description="monthly gain of trust when satisfied")
+    strength_loss: Probability = Field(0.25, description="share of trust lost to a bad failure")
+    bonding_threshold: Probability = 0.50
+    promoter_threshold: Probability = Field(
+        0.80, description="satisfaction at or above which a customer recommends (NPS 9-10 of 10)"
+    )
+    churn_satisfaction_weight: NonNegative = Field(
+        5.0, description="churn rate x exp(weight x (at_par - satisfaction))"
+    )
+    churn_strength_weight: NonNegative = Field(
+        1.0, description="churn rate x exp(-weight x relationship strength)"
+    )
+    price_churn_weight: NonNegative = Field(
+        1.0, description="churn rate x (own price / cheapest rival)^(weight x sensitivity)"
+    )
+    transactional_response: Probability = Field(
+        0.15, description="how much relationship actions move a transactional customer (0-1)"
+    )
+    contact_benefit: NonNegative = Field(0.02, description="satisfaction gain per wanted contact")
+    wrong_channel_penalty: NonNegative = Field(
+        0.03, description="satisfaction lost per contact in an unwanted channel"
+    )
+    expectation_adaptation: Probability = Field(
+        0.10, description="pull of expectation towards the quality experienced"
+    )
+    switch_share: Probability = Field(
+        0.60, description="share of churners who go to a rival (the rest leave the market)"
+    )
+    reentry_rate: NonNegative = Field(
+        0.02, description="monthly rate at which lapsed customers come back into the market"
+    )
+    purchase_probability: Probability = Field(0.90, description="chance an active customer buys")
+
+
+class TenureEffect(Strict):
+    """One contested tenure effect: on or off, and its size."""
+
+    enabled: bool = True
+    size: NonNegative = 0.0
+
+
+class TenureEffects(Strict):
+    """Effects of relationship length, each its own switch (Reinartz & Kumar, HBR 2002)."""
+
+    price_sensitivity: TenureEffect = Field(
+        TenureEffect(size=0.15),
+        description="fractional fall of price sensitivity per year of tenure (floor at 30%)",
+    )
+    cost_to_serve: TenureEffect = Field(
+        TenureEffect(size=0.30),
+        description="largest fractional fall in cost to serve as customers learn (3-month scale)",
+    )
+    spend: TenureEffect = Field(
+        TenureEffect(size=0.10), description="growth of units bought per year of tenure"
+    )
+    referrals: TenureEffect = Field(
+        TenureEffect(size=0.20), description="growth of referral tendency per year of tenure"
+    )
+    expectations: TenureEffect = Field(
+        TenureEffect(size=0.02), description="rise of expectation per year of tenure"
+    )
+
+
+class Network(Strict):
+    """The social network over which referrals travel."""
+
+    kind: Literal["none", "random", "small_world", "scale_free"] = "small_world"
+    mean_degree: Annotated[float, Field(ge=1.0, le=200.0)] = 10.0
+    rewire: Probability = Field(0.10, description="small-world rewiring probability")
+    exponent: Annotated[float, Field(gt=2.0, le=5.0)] = Field(
+        2.5, description="scale-free degree exponent"
+    )
+
+
+# --------------------------------------------------------------------------- lever responses
+class AdvertisingResponse(Strict):
+    """Acquisition response to spend: ceiling x (1 - exp(-spend per prospect / scale))."""
+
+    # Blattberg & Deighton (HBR 1996): acquisition rate rises to a ceiling with spend.
+    ceiling: Probability = Field(0.03, description="most prospects won per month at any spend")
+    spend_scale: Positive = Field(
+        3.0, description="spend per prospect per month reaching 63% of the ceiling"
+    )
+
+
+class WordOfMouth(Strict):
+    """Referral hazard per unit of exposure to a firm's promoters (the Bass q)."""
+
+    enabled: bool = True
+    # Bass q ~ 0.38 per year (Sultan, Farley & Lehmann 1990), ~0.03 per month.
+    rate: NonNegative = 0.30
+
+
+class Contact(Strict):
+    """A budget-funded lever: its cost per treated customer and its effects."""
+
+    unit_cost: Positive
+    satisfaction: NonNegative = 0.0
+    strength: NonNegative = 0.0
+
+
+class ComplaintHandling(Strict):
+    """Service recovery after a failure."""
+
+    unit_cost: Positive = 25.0
+    success: Probability = 0.70
+    # de Matos et al. (JSR 2007): a recovery paradox exists for satisfaction, weakly.
+    recovery_paradox: NonNegative = Field(
+        0.05, description="satisfaction above par after a recovered failure"
+    )
+
+
+class LoyaltyResponse(Strict):
+    """Loyalty programme running cost and effects."""
+
+    unit_cost: Positive = Field(0.50, description="running cost per covered member per month")
+    # Leenheer et al. (IJRM 2007): small once self-selection is accounted for.
+    switching_cost: NonNegative = Field(
+        0.50, description="churn rate x exp(-switching_cost x progress to next reward)"
+    )
+    reward_satisfaction: NonNegative = 0.05
+
+
+class CrossSell(Strict):
+    """Needs anticipation: offers of complementary products."""
+
+    unit_cost: Positive = 0.50
+    acceptance: Probability = 0.10
+    spend_uplift: NonNegative = 0.10
+    max_uplift: NonNegative = 0.60
+    satisfaction: NonNegative = 0.01
+
+
+class ReferralProgrammeResponse(Strict):
+    """Informing promoters of the referral reward."""
+
+    unit_cost: Positive = 0.20
+    boost: NonNegative = Field(0.50, description="relative rise of a covered promoter's referrals")
+
+
+class WinBackResponse(Strict):
+    """Offers to lapsed customers (costlier than keeping them: Russian seed 002)."""
+
+    unit_cost: Positive = 12.0
+    success: Probability = 0.08
+
+
+class Responses(Strict):
+    """How the market responds to each lever: costs and effect sizes."""
+
+    advertising: AdvertisingResponse = AdvertisingResponse()
+    word_of_mouth: WordOfMouth = WordOfMouth()
+    # A thank-you e-mail costs cents (Norwegian seed 000).
+    thank_you: Contact = Contact(unit_cost=0.10, satisfaction=0.02, strength=0.02)
+    complaint_handling: ComplaintHandling = ComplaintHandling()
+    loyalty: LoyaltyResponse = LoyaltyResponse()
+    personalisation: Contact = Contact(unit_cost=1.50, satisfaction=0.04, strength=0.03)
+    cross_sell: CrossSell = CrossSell()
+    referral_programme: ReferralProgrammeResponse = ReferralProgrammeResponse()
+    win_back: WinBackResponse = WinBackResponse()
+
+
+# --------------------------------------------------------------------------- policies
+class Allocation(Strict):
+    """Shares of the budget per lever; they must add up to 1."""
+
+    advertising: Probability = 0.0
+    referral_programme: Probability = 0.0
+    win_back: Probability = 0.0
+    thank_you: Probability = 0.0
+    complaint_handling: Probability = 0.0
+    loyalty: Probability = 0.0
+    personalisation: Probability = 0.0
+    cross_sell: Probability = 0.0
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> Allocation:
+        total = sum(getattr(self, k) for k in LEVERS)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"budget shares add up to {total:.4g}, they must add up to 1")
+        return self
+
+    @property
+    def retention_share(self) -> float:
+        """Share of the budget on retention levers."""
+        return sum(getattr(self, k) for k in RETENTION_LEVERS)
+
+
+class LoyaltyProgramme(Strict):
+    """Design of a loyalty programme (points, rewards)."""
+
+    points_per_money: NonNegative = 1.0
+    reward_threshold: Positive = Field(600.0, description="points needed for a reward")
+    reward_value: NonNegative = Field(15.0, description="cost of one reward to the firm")
+
+
+class Targeting(Strict):
+    """Value-based differentiation (Portuguese seed 003): where retention effort goes."""
+
+    by: Literal["none", "rfm", "clv"] = "none"
+    top_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0, description="retention levers reach only this top share of customers by value"
+    )
+    serve_cut_share: Probability = Field(
+        0.0, description="share of lowest-value customers whose cost to serve is cut"
+    )
+    serve_cut: Probability = Field(0.0, description="fractional cut in their cost to serve")
+    quality_drop: Probability = Field(0.0, description="quality lost by those customers")
+
+
+class Policy(Strict):
+    """One strategy: a budget per period and how it is spent."""
+
+    description: str = ""
+    level: Literal["basic", "reactive", "accountable", "proactive", "partnership"] | None = None
+    budget: NonNegative = Field(30000.0, description="marketing budget per period")
+    allocation: Allocation | None = None
+    first_purchase_discount: Probability = 0.0
+    win_back_discount: Probability = 0.10
+    referral_reward: NonNegative = Field(0.0, description="paid per referred customer won")
+    loyalty_programme: LoyaltyProgramme = LoyaltyProgramme()
+    contact_channel: Literal["preferred", "email", "phone", "social", "visit"] = "email"
+    targeting: Targeting = Targeting()
+    price: NonNegative | None = Field(None, description="overrides the firm's price")
+    quality: Probability | None = Field(None, description="overrides the firm's quality")
+
+    @model_validator(mode="after")
+    def _expand_level(self) -> Policy:
+        if self.allocation is None:
+            shares = LEVEL_ALLOCATIONS[self.level or "basic"]
+            self.allocation = Allocation(**shares)
+        return self
+
+
+# The five levels of relationship marketing (Chinese seed 001, after Kotler): each adds levers.
+LEVEL_ALLOCATIONS: dict[str, dict[str, float]] = {
+    "basic": {"advertising": 1.0},
+    "reactive": {"advertising": 0.85, "complaint_handling": 0.15},
+    "accountable": {"advertising": 0.70, "complaint_handling": 0.15, "thank_you": 0.15},
+    "proactive": {
+        "advertising": 0.55,
+        "complaint_handling": 0.15,
+        "thank_you": 0.10,
+        "personalisation": 0.10,
+        "cross_sell": 0.10,
+    },
+    "partnership": {
+        "advertising": 0.40,
+        "complaint_handling": 0.10,
+        "thank_you": 0.05,
+        "personalisation": 0.15,
+        "cross_sell": 0.10,
+        "loyalty": 0.10,
+        "referral_programme": 0.05,
+        "win_back": 0.05,
+    },
+}
+
+
+# --------------------------------------------------------------------------- market
+class Firm(Strict):
+    """A firm in the market. The first firm is the focal one whose policy is varied."""
+
+    name: Annotated[str, Field(min_length=1)]
+    price: NonNegative = Field(50.0, description="price per unit")
+    unit_cost: NonNegative = Field(20.0, description="cost per unit sold")
+    quality: Probability = 0.70
+    cost_to_serve: NonNegative = Field(4.0, description="cost per customer per month")
+    failure_rate: NonNegative = Field(0.05, description="service failures per customer-month")
+    initial_share: Probability = Field(0.33, description="share of the initial customers")
+    strategy: Policy = Policy(level="reactive", budget=20000.0)
+
+
+def _default_firms() -> list[Firm]:
+    return [
+        Firm(name="Focal"),
+        Firm(name="Rival A", price=48.0, quality=0.68),
+        Firm(name="Rival B", price=52.0, quality=0.72),
+    ]
+
+
+class Market(Strict):
+    """Everything the focal firm does not choose."""
+
+    customers: Annotated[int, Field(ge=1, le=50_000_000)] = 10_000
+    periods: Annotated[int, Field(ge=1, le=10_000)] = 120
+    period_months: Annotated[float, Field(gt=0.0, le=12.0)] = 1.0
+    discount_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.10, description="annual discount rate"
+    )
+    reference_price: Positive = Field(50.0, description="price at which conversion is neutral")
+    initial_penetration: Probability = Field(
+        0.50, description="share of the market that already buys from some firm at the start"
+    )
+    customer: CustomerTraits = CustomerTraits()
+    behaviour: Behaviour = Behaviour()
+    tenure_effects: TenureEffects = TenureEffects()
+    responses: Responses = Responses()
+    network: Network = Network()
+    firms: Annotated[list[Firm], Field(min_length=1, max_length=20)] = Field(
+        default_factory=_default_firms
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Market:
+        names = [f.name for f in self.firms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"firm names must be unique, got {names}")
+        return self
+
+
+class Scenario(Strict):
+    """A market and the policies to compare in it."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")] = "scenario"
+    description: str = ""
+    market: Market = Market()
+    policies: Annotated[dict[str, Policy], Field(min_length=1)] = Field(
+        default_factory=lambda: {"baseline": Policy(level="reactive")}
+    )
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 10
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 20240101
+
+    @property
+    def focal(self) -> Firm:
+        """The firm whose policy is varied (the first one listed)."""
+        return self.market.firms[0]

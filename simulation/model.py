@@ -1,0 +1,704 @@
+"""The market: a Mesa model of customers and competing firms, one period per step.
+
+A step is a sequence of verbs, each a few whole-array operations over all customers:
+
+1. ``win_back``: lapsed customers may be won back, or drift back into the market;
+2. ``churn``: customers leave for a rival or leave the market;
+3. ``acquire``: prospects are won by advertising and by word of mouth;
+4. ``serve``: purchases, failures and recovery, contacts, satisfaction, trust, points;
+5. ``close_books``: each firm's accounts for the period, collected by Mesa's DataCollector.
+
+Every random number comes from ``self.rng``; the same number of uniforms is drawn each period
+whatever the policy, so two policies run with one seed meet the same luck (paired comparisons).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+import mesa
+import numpy as np
+
+from simulation import behaviour as bh
+from simulation.agents import BOOK_FIELDS, Books, Customer, Firm
+from simulation.cohorts import MAX_COHORT_PERIODS, CohortTracker
+from simulation.config import CHANNELS, Scenario
+from simulation.controls import configure
+from simulation.network import build_network, degrees
+from simulation.population import ORIGIN, STAGE, draw_population
+
+# Rows of the per-period block of uniforms: one row per kind of event.
+U_LAPSED, U_CHURN, U_DESTINATION, U_ACQUIRE, U_BUY, U_FAIL, U_RECOVER = range(7)
+U_THANK, U_PERSONAL, U_CROSS, U_LOYALTY, U_REFERRAL = range(7, 12)
+N_UNIFORMS = 12
+
+FIRM_REPORTERS = {name: attrgetter(f"books.{name}") for name in BOOK_FIELDS}
+
+
+def active_customers(model: RelationshipMarket) -> int:
+    """Customers of any firm."""
+    return int((model.population.firm < model.n_firms).sum())
+
+
+def prospects(model: RelationshipMarket) -> int:
+    """People in the market who buy from no firm and have not lapsed."""
+    return int((model.population.stage <= STAGE["evaluation"]).sum())
+
+
+def focal_customers(model: RelationshipMarket) -> int:
+    """Customers of the focal firm."""
+    return model.focal.books.customers
+
+
+def focal_profit(model: RelationshipMarket) -> float:
+    """The focal firm's profit this period."""
+    return model.focal.books.profit
+
+
+def focal_discounted_profit(model: RelationshipMarket) -> float:
+    """The focal firm's cumulative discounted profit."""
+    return model.focal.books.cumulative_discounted_profit
+
+
+class RelationshipMarket(mesa.Model):
+    """A market of customers and firms; the first firm follows the policy under test.
+
+    Args:
+        scenario: a :class:`Scenario`, a scenario file, or the name of a bundled scenario
+            (default: the bundled default scenario).
+        policy: name of the focal firm's policy (default: the scenario's first).
+        rng: seed for Mesa's and numpy's generators.
+        customer_agents: create one Mesa ``Customer`` agent per customer (views onto the
+            arrays); sweeps that never look at single customers can skip them.
+        **controls: plain keyword settings (``customers``, ``retention_share``, ``price`` ...,
+            or any dotted scenario path written with ``__``), as ``mesa.batch_run`` passes them.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | None = None,
+        policy: str | None = None,
+        rng: Any = None,
+        customer_agents: bool = True,
+        **controls: Any,
+    ):
+        super().__init__(rng=rng)
+        self.config, self.policy_name = configure(scenario, policy, controls)
+        market = self.config.market
+        self.dt = market.period_months
+        self.horizon = market.periods
+        self.discount_per_period = (1 + market.discount_rate) ** (self.dt / 12) - 1
+        self.n_firms = len(market.firms)
+        policies = [self.config.policies[self.policy_name]] + [f.strategy for f in market.firms[1:]]
+        self.firm_agents: list[Firm] = list(
+            Firm.create_agents(
+                self, self.n_firms, spec=market.firms, policy=policies, index=list(range(self.n_firms))
+            )
+        )
+        self.firm_agents.sort(key=attrgetter("index"))
+        self.firm_names = [f.name for f in self.firm_agents]
+        self.population = draw_population(market, self.n_firms, self.rng)
+        self.network = build_network(market.network, market.customers, self.rng)
+        self.degree = None if self.network is None else np.maximum(degrees(self.network), 1)
+        if customer_agents:
+            Customer.create_agents(self, market.customers, row=np.arange(market.customers))
+        self.cohorts = (
+            CohortTracker(self.horizon) if self.horizon <= MAX_COHORT_PERIODS else None
+        )
+        self._firm_vectors()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "active_customers": active_customers,
+                "prospects": prospects,
+                "focal_customers": focal_customers,
+                "focal_profit": focal_profit,
+                "focal_discounted_profit": focal_discounted_profit,
+            },
+            agenttype_reporters={Firm: FIRM_REPORTERS},
+        )
+        self.running = True
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def focal(self) -> Firm:
+        """The firm whose policy is under test."""
+        return self.firm_agents[0]
+
+    def _firm_vectors(self) -> None:
+        """Per-firm settings as arrays with one extra entry for 'no firm' (index n_firms)."""
+        firms, r = self.firm_agents, self.config.market.responses
+
+        def vector(values: list[float], none: float = 0.0) -> np.ndarray:
+            return np.array([*values, none], dtype=np.float32)
+
+        self.price = vector([f.price for f in firms])
+        self.quality = vector([f.quality for f in firms])
+        self.unit_cost = vector([f.spec.unit_cost for f in firms])
+        self.cost_to_serve = vector([f.spec.cost_to_serve for f in firms])
+        self.failure_probability = vector(
+            [float(bh.per_period(f.spec.failure_rate, self.dt)) for f in firms]
+        )
+        self.first_discount = vector([f.policy.first_purchase_discount for f in firms])
+        self.win_back_discount = vector([f.policy.win_back_discount for f in firms])
+        self.referral_reward = np.array([f.policy.referral_reward for f in firms])
+        loyalty = [f.policy.allocation.loyalty > 0 for f in firms]
+        self.loyalty_on = np.array([*loyalty, False])
+        programme = [f.policy.loyalty_programme for f in firms]
+        self.switching_cost = vector(
+            [r.loyalty.switching_cost if on else 0.0 for on in loyalty]
+        )
+        self.points_per_money = vector([p.points_per_money for p in programme])
+        self.reward_threshold = vector([p.reward_threshold for p in programme], none=1.0)
+        self.reward_value = vector([p.reward_value for p in programme])
+        channel_code = {c: i for i, c in enumerate(CHANNELS)}
+        self.contact_channel = np.array(
+            [channel_code.get(f.policy.contact_channel, -1) for f in firms] + [-1], dtype=np.int8
+        )
+        self.spend = np.array(
+            [[f.spend_plan()[lever] for lever in self._levers] for f in firms], dtype=float
+        ).T  # one row per lever, one column per firm
+        self.targeting = [f.policy.targeting for f in firms]
+        price = self.price[:-1].astype(float)
+        others = np.array(
+            [np.min(np.delete(price, i)) if self.n_firms > 1 else price[i] for i in range(len(price))]
+        )
+        self.cheapest_rival = vector(list(others), none=1.0)
+
+    _levers = (
+        "advertising",
+        "referral_programme",
+        "win_back",
+        "thank_you",
+        "complaint_handling",
+        "loyalty",
+        "personalisation",
+        "cross_sell",
+    )
+
+    def _spend(self, lever: str) -> np.ndarray:
+        return self.spend[self._levers.index(lever)]
+
+    # ------------------------------------------------------------------ the step
+    def step(self) -> None:
+        """Advance the market by one period."""
+        self.start_period()
+        self.win_back()
+        self.churn()
+        self.acquire()
+        self.serve()
+        self.close_books()
+        self.datacollector.collect(self)
+        if self.steps >= self.horizon:
+            self.running = False
+
+    def start_period(self) -> None:
+        """Draw this period's uniforms in one block and open the tallies."""
+        pop, n = self.population, self.population.size
+        self.u = self.rng.random((N_UNIFORMS, n), dtype=np.float32)
+        self.noise = self.rng.standard_normal(n, dtype=np.float32)
+        self.tally = {
+            key: np.zeros(self.n_firms + 1)
+            for key in (
+                "acquired_advertising",
+                "acquired_referral",
+                "acquired_win_back",
+                "acquired_from_rival",
+                "churned_to_rival",
+                "churned_out_of_market",
+                "cost_referral",
+                "cost_win_back",
+                "cost_advertising",
+                "cost_complaint_handling",
+            )
+        }
+        self.lever_cost: dict[str, np.ndarray] = {}
+        self.customers_start = np.bincount(pop.firm, minlength=self.n_firms + 1)
+
+    def tenure_years(self) -> np.ndarray:
+        """Years with the current firm (0 for people without one)."""
+        pop = self.population
+        active = pop.firm < self.n_firms
+        return np.where(active, (self.steps - pop.acquired_at) * (self.dt / 12), 0).astype(
+            np.float32
+        )
+
+    def effective_price_sensitivity(self, years: np.ndarray) -> np.ndarray:
+        """Price sensitivity after the tenure effect, if it is switched on (floor: 30%)."""
+        effect = self.config.market.tenure_effects.price_sensitivity
+        sensitivity = self.population.price_sensitivity
+        if not effect.enabled or effect.size == 0:
+            return sensitivity
+        return sensitivity * np.maximum(1 - effect.size * years, 0.3)
+
+    def start_relationships(self, rows: np.ndarray, firms: np.ndarray, origin: np.ndarray) -> None:
+        """Make ``rows`` new customers of ``firms`` in this period."""
+        pop = self.population
+        pop.firm[rows] = firms
+        pop.stage[rows] = STAGE["purchase"]
+        pop.acquired_at[rows] = self.steps
+        pop.origin[rows] = origin
+        pop.points[rows] = 0
+        pop.uplift[rows] = 1
+        pop.strength[rows] = 0.1
+        pop.considering[rows] = self.n_firms
+        pop.satisfaction[rows] = self.config.market.behaviour.satisfaction_at_par
+        if self.cohorts is not None:
+            focal = firms == 0
+            self.cohorts.join(self.steps, pop.base_churn_rate[rows[focal]])
+
+    def end_relationships(self, rows: np.ndarray) -> None:
+        """Record the cohort exit of ``rows`` (before their firm changes)."""
+        pop = self.population
+        if self.cohorts is not None:
+            focal = rows[pop.firm[rows] == 0]
+            self.cohorts.leave(pop.acquired_at[focal], self.steps, pop.base_churn_rate[focal])
+
+    # ------------------------------------------------------------------ 1. win-back
+    def win_back(self) -> None:
+        """Lapsed customers: won back by their last firm's offers, or back into the market."""
+        pop, behaviour = self.population, self.config.market.behaviour
+        lapsed = np.flatnonzero(pop.stage == STAGE["lapsed"])
+        if lapsed.size == 0:
+            return
+        last = pop.last_firm[lapsed]
+        eligible = np.bincount(last, minlength=self.n_firms + 1)[: self.n_firms]
+        spend = self._spend("win_back")
+        response = self.config.market.responses.win_back
+        reach = np.append(bh.coverage(spend, response.unit_cost, eligible), 0.0)
+        self.tally["cost_win_back"][: self.n_firms] += np.where(eligible > 0, spend, 0.0)
+        offer = bh.price_ratio(
+            self.price[last] * (1 - self.win_back_discount[last]), self.config.market.reference_price
+        )
+        won_probability = reach[last] * response.success * bh.conversion(
+            offer, pop.price_sensitivity[lapsed]
+        )
+        u = self.u[U_LAPSED, lapsed]
+        won = u < won_probability
+        reentry = ~won & (u < won_probability + float(bh.per_period(behaviour.reentry_rate, self.dt)))
+        rows = lapsed[won]
+        self.start_relationships(rows, last[won], ORIGIN["win_back"])
+        self.tally["acquired_win_back"] += np.bincount(last[won], minlength=self.n_firms + 1)
+        pop.stage[lapsed[reentry]] = STAGE["discovery"]
+
+    # ------------------------------------------------------------------ 2. churn
+    def churn(self) -> None:
+        """Customers leave: the rate rises with dissatisfaction and price, falls with trust
+        and loyalty points; a share of leavers goes to a rival, the rest leave the market."""
+        pop, m = self.population, self.config.market
+        b, f_none = m.behaviour, self.n_firms
+        firm = pop.firm
+        years = self.tenure_years()
+        sensitivity = self.effective_price_sensitivity(years)
+        log_rate = np.log(np.maximum(pop.base_churn_rate, 1e-12))
+        log_rate += b.churn_satisfaction_weight * (b.satisfaction_at_par - pop.satisfaction)
+        log_rate -= b.churn_strength_weight * pop.strength * pop.response
+        if self.n_firms > 1:
+            ratio = bh.price_ratio(self.price[firm], self.cheapest_rival[firm])
+            log_rate += b.price_churn_weight * sensitivity * np.log(ratio)
+        progress = np.minimum(pop.points / self.reward_threshold[firm], 1.0)
+        log_rate -= self.switching_cost[firm] * progress * pop.response
+        at_risk = (firm < f_none) & (pop.acquired_at < self.steps)
+        probability = np.where(
+            at_risk, bh.per_period(np.exp(log_rate), self.dt), 0.0
+        ).astype(np.float32)
+        probability[pop.base_churn_rate <= 0] = 0.0
+        pop.churn_probability = probability
+        leaving = np.flatnonzero(self.u[U_CHURN] < probability)
+        if leaving.size == 0:
+            return
+        old = firm[leaving].copy()
+        self.end_relationships(leaving)
+        new = self.choose_rivals(leaving, old, sensitivity[leaving])
+        to_rival = new < f_none
+        self.tally["churned_to_rival"] += np.bincount(old[to_rival], minlength=f_none + 1)
+        self.tally["churned_out_of_market"] += np.bincount(old[~to_rival], minlength=f_none + 1)
+        self.tally["acquired_from_rival"] += np.bincount(new[to_rival], minlength=f_none + 1)
+        gone = leaving[~to_rival]
+        pop.firm[gone] = f_none
+        pop.last_firm[gone] = old[~to_rival]
+        pop.stage[gone] = STAGE["lapsed"]
+        pop.points[gone] = 0
+        self.start_relationships(leaving[to_rival], new[to_rival], ORIGIN["from_rival"])
+
+    def choose_rivals(self, rows: np.ndarray, old: np.ndarray, sensitivity: np.ndarray) -> np.ndarray:
+        """Where leavers go: a rival chosen by quality and price, or no firm (``n_firms``)."""
+        f_none = self.n_firms
+        destination = np.full(len(rows), f_none, dtype=np.int16)
+        if f_none < 2:
+            return destination
+        share = self.config.market.behaviour.switch_share
+        u = self.u[U_DESTINATION, rows]
+        switching = np.flatnonzero(u < share)
+        if switching.size == 0:
+            return destination
+        ratio = bh.price_ratio(self.price[:f_none], self.config.market.reference_price)
+        attraction = self.quality[:f_none][None, :] * bh.conversion(
+            ratio[None, :], sensitivity[switching][:, None]
+        )
+        attraction[np.arange(switching.size), old[switching]] = 0.0
+        has_option = attraction.sum(axis=1) > 0
+        chosen = bh.pick_column(attraction, u[switching] / share)
+        destination[switching[has_option]] = chosen[has_option]
+        return destination
+
+    # ------------------------------------------------------------------ 3. acquisition
+    def acquire(self) -> None:
+        """Prospects are reached by advertising and by referrals from promoters; some buy."""
+        pop, m = self.population, self.config.market
+        f_none = self.n_firms
+        prospect = np.flatnonzero(pop.stage <= STAGE["evaluation"])
+        if prospect.size == 0:
+            return
+        ad = m.responses.advertising
+        spend = self._spend("advertising")
+        ad_rate = bh.advertising_rate(spend, prospect.size, self.dt, ad.ceiling, ad.spend_scale)
+        self.tally["cost_advertising"][:f_none] += spend
+        referral_rate = self.referral_rates(prospect)  # (prospects, firms)
+        offer = bh.price_ratio(
+            self.price[:f_none] * (1 - self.first_discount[:f_none]), m.reference_price
+        )
+        buy = bh.conversion(offer[None, :], pop.price_sensitivity[prospect][:, None])
+        reach = ad_rate[None, :] + referral_rate
+        hazards = np.concatenate([ad_rate[None, :] * buy, referral_rate * buy], axis=1)
+        p_buy = bh.per_period(hazards.sum(axis=1), self.dt)
+        p_reach = bh.per_period(reach.sum(axis=1), self.dt)
+        u = self.u[U_ACQUIRE, prospect]
+        buying = u < p_buy
+        evaluating = ~buying & (u < p_reach)
+        if evaluating.any():
+            rows = prospect[evaluating]
+            pop.stage[rows] = STAGE["evaluation"]
+            pop.considering[rows] = bh.pick_column(reach[evaluating], u[evaluating] / p_reach[evaluating])
+        if not buying.any():
+            return
+        choice = bh.pick_column(hazards[buying], u[buying] / p_buy[buying])
+        firms = (choice % f_none).astype(np.int16)
+        referred = choice >= f_none
+        origin = np.where(referred, ORIGIN["referral"], ORIGIN["advertising"]).astype(np.int8)
+        self.start_relationships(prospect[buying], firms, origin)
+        referrals = np.bincount(firms[referred], minlength=f_none + 1)
+        self.tally["acquired_referral"] += referrals
+        self.tally["acquired_advertising"] += np.bincount(firms[~referred], minlength=f_none + 1)
+        self.tally["cost_referral"][:f_none] += referrals[:f_none] * self.referral_reward
+
+    def referral_rates(self, prospect: np.ndarray) -> np.ndarray:
+        """Monthly referral hazard of each prospect towards each firm (the Bass q x exposure).
+
+        A customer's referral weight is its referral tendency if it is a promoter, raised by
+        the referral programme and, if switched on, by tenure. Exposure is the weighted share of
+        the prospect's contacts (or of the whole market, with no network) who promote a firm.
+        """
+        pop, m = self.population, self.config.market
+        f_none = self.n_firms
+        wom = m.responses.word_of_mouth
+        if not wom.enabled or wom.rate == 0:
+            return np.zeros((prospect.size, f_none), dtype=np.float32)
+        firm = pop.firm
+        promoter = (firm < f_none) & (pop.satisfaction >= m.behaviour.promoter_threshold)
+        weight = np.where(promoter, pop.referral_tendency, 0.0).astype(np.float32)
+        growth = m.tenure_effects.referrals
+        if growth.enabled and growth.size > 0:
+            weight *= 1 + growth.size * self.tenure_years()
+        spend = self._spend("referral_programme")
+        eligible = np.bincount(firm[promoter], minlength=f_none + 1)[:f_none]
+        reach = np.append(bh.coverage(spend, m.responses.referral_programme.unit_cost, eligible), 0)
+        self.tally["cost_referral"][:f_none] += np.where(eligible > 0, spend, 0.0)
+        informed = promoter & (self.u[U_REFERRAL] < reach[firm])
+        weight *= np.where(informed, 1 + m.responses.referral_programme.boost, 1.0).astype(np.float32)
+        weight = np.minimum(weight, 1.0)
+        if self.network is None:
+            totals = np.bincount(firm, weights=weight, minlength=f_none + 1)[:f_none]
+            exposure = np.broadcast_to(totals / pop.size, (prospect.size, f_none))
+        else:
+            by_firm = np.zeros((pop.size, f_none), dtype=np.float32)
+            promoting = np.flatnonzero(weight > 0)
+            by_firm[promoting, firm[promoting]] = weight[promoting]
+            exposure = (self.network @ by_firm)[prospect] / self.degree[prospect][:, None]
+        return (wom.rate * exposure).astype(np.float32)
+
+    # ------------------------------------------------------------------ 4. service
+    def serve(self) -> None:
+        """Customers buy, meet failures (some recovered), receive contacts, and update their
+        satisfaction, expectations, trust, spending and loyalty points."""
+        pop, m = self.population, self.config.market
+        b, r, f_none = m.behaviour, m.responses, self.n_firms
+        firm = pop.firm
+        active = firm < f_none
+        years = self.tenure_years()
+        targeted, low_value = self.value_segments(active)
+
+        buys = active & (self.u[U_BUY] < b.purchase_probability)
+        failed = active & (self.u[U_FAIL] < self.failure_probability[firm])
+        handled = failed & targeted
+        ch_reach = self.lever_reach("complaint_handling", handled, r.complaint_handling.unit_cost)
+        recovered = handled & (self.u[U_RECOVER] < ch_reach[firm] * r.complaint_handling.success)
+        unrecovered = failed & ~recovered
+
+        thanked = self.treat("thank_you", buys & targeted, U_THANK, r.thank_you.unit_cost)
+        personal = self.treat("personalisation", active & targeted, U_PERSONAL, r.personalisation.unit_cost)
+        offered_reach = self.lever_reach("cross_sell", active & targeted, r.cross_sell.unit_cost)
+        offered = active & targeted & (self.u[U_CROSS] < offered_reach[firm])
+        accepted = offered & (self.u[U_CROSS] < offered_reach[firm] * r.cross_sell.acceptance)
+        member = self.treat("loyalty", active & targeted, U_LOYALTY, r.loyalty.unit_cost)
+        member &= self.loyalty_on[firm]
+
+        # Contacts: personalised service uses the preferred channel, the rest the policy's.
+        via_policy = thanked.astype(np.float32) + offered + member
+        unwanted = np.where(
+            (self.contact_channel[firm] >= 0) & (self.contact_channel[firm] != pop.channel),
+            via_policy,
+            0.0,
+        )
+        contact = bh.contact_effect(
+            via_policy + personal,
+            unwanted,
+            pop.contact_tolerance,
+            pop.response,
+            b.contact_benefit,
+            b.wrong_channel_penalty,
+        )
+        penalty = b.failure_penalty * (1 - b.forgiveness * pop.strength)
+        experienced = (
+            self.quality[firm]
+            + b.quality_noise * self.noise
+            - unrecovered * penalty
+            - low_value * self.lever_quality_drop(firm)
+        )
+        boosts = pop.response * (
+            r.thank_you.satisfaction * thanked
+            + r.personalisation.satisfaction * personal
+            + r.cross_sell.satisfaction * offered
+        )
+        target = np.clip(
+            b.satisfaction_at_par
+            + (experienced - pop.expectation)
+            + recovered * r.complaint_handling.recovery_paradox
+            + boosts
+            + contact,
+            0.0,
+            1.0,
+        )
+        sat = pop.satisfaction
+        pop.satisfaction = np.where(active, sat + b.learning_weight * (target - sat), sat).astype(
+            np.float32
+        )
+        self.update_trust(active, target, thanked, personal, unrecovered)
+        self.update_expectations(active, experienced)
+        self.account_purchases(active, buys, years, low_value, member, accepted)
+
+    def treat(self, lever: str, eligible: np.ndarray, row: int, unit_cost: float) -> np.ndarray:
+        """Customers reached by a budget-funded lever this period."""
+        reach = self.lever_reach(lever, eligible, unit_cost)
+        return eligible & (self.u[row] < reach[self.population.firm])
+
+    def lever_reach(self, lever: str, eligible: np.ndarray, unit_cost: float) -> np.ndarray:
+        """Share of each firm's eligible customers a lever reaches; its spend is booked."""
+        counts = np.bincount(self.population.firm[eligible], minlength=self.n_firms + 1)
+        counts = counts[: self.n_firms]
+        spend = self._spend(lever)
+        self.lever_cost[lever] = np.where(counts > 0, spend, 0.0)
+        return np.append(bh.coverage(spend, unit_cost, counts), 0.0).astype(np.float32)
+
+    def lever_quality_drop(self, firm: np.ndarray) -> np.ndarray:
+        """Quality lost by low-value customers whose service is cut, per customer's firm."""
+        drops = np.array([t.quality_drop for t in self.targeting] + [0.0], dtype=np.float32)
+        return drops[firm]
+
+    def value_segments(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Who gets retention effort (top share by value) and whose service is cut (bottom)."""
+        targeted = active.copy()
+        low_value = np.zeros(active.shape, dtype=bool)
+        if all(t.by == "none" for t in self.targeting):
+            return targeted, low_value
+        pop = self.population
+        for index, rule in enumerate(self.targeting):
+            if rule.by == "none":
+                continue
+            mine = pop.firm == index
+            score = self.value_scores(mine, rule.by)
+            if not mine.any():
+                continue
+            if rule.top_share < 1:
+                cut = np.quantile(score[mine], 1 - rule.top_share)
+                targeted[mine] = score[mine] >= cut
+            if rule.serve_cut_share > 0 and rule.serve_cut > 0:
+                floor = np.quantile(score[mine], rule.serve_cut_share)
+                low_value[mine] = score[mine] <= floor
+        return targeted, low_value
+
+    def value_scores(self, mine: np.ndarray, by: str) -> np.ndarray:
+        """Customer value by RFM (recency x frequency x monetary per period) or expected CLV."""
+        pop = self.population
+        if by == "clv":
+            return self.expected_values()
+        tenure = np.maximum(self.steps - pop.acquired_at, 1)
+        recency = 1.0 / (1.0 + np.maximum(self.steps - pop.last_purchase, 0))
+        return recency * (pop.purchases / tenure) * (pop.monetary / tenure)
+
+    def update_trust(self, active, target, thanked, personal, unrecovered) -> None:
+        """Trust and commitment grow with good experiences and relationship actions, and
+        fall after a failure that was not put right."""
+        pop, m = self.population, self.config.market
+        b, r = m.behaviour, m.responses
+        good = target >= b.satisfaction_at_par
+        gain = pop.response * (
+            b.strength_gain * good + r.thank_you.strength * thanked + r.personalisation.strength * personal
+        )
+        strength = pop.strength + gain * (1 - pop.strength) - b.strength_loss * pop.strength * unrecovered
+        pop.strength = np.where(active, np.clip(strength, 0, 1), pop.strength).astype(np.float32)
+
+    def update_expectations(self, active: np.ndarray, experienced: np.ndarray) -> None:
+        """Expectations adapt to what was experienced and, if switched on, rise with tenure."""
+        pop, m = self.population, self.config.market
+        rise = m.tenure_effects.expectations
+        drift = rise.size * self.dt / 12 if rise.enabled else 0.0
+        moved = pop.expectation + m.behaviour.expectation_adaptation * (experienced - pop.expectation)
+        pop.expectation = np.where(active, np.clip(moved + drift, 0, 1), pop.expectation).astype(
+            np.float32
+        )
+
+    def account_purchases(self, active, buys, years, low_value, member, accepted) -> None:
+        """Revenue, product and service costs, discounts, loyalty points and rewards."""
+        pop, m = self.population, self.config.market
+        te, f_none = m.tenure_effects, self.n_firms
+        firm = pop.firm
+        units = pop.units * pop.uplift
+        if te.spend.enabled and te.spend.size > 0:
+            units = units * (1 + te.spend.size * years)
+        units = np.where(buys, units, 0.0).astype(np.float32)
+        new = active & (pop.acquired_at == self.steps)
+        discount = np.where(
+            new,
+            np.where(pop.origin == ORIGIN["win_back"], self.win_back_discount[firm], self.first_discount[firm]),
+            0.0,
+        )
+        list_price = self.price[firm]
+        revenue = units * list_price * (1 - discount)
+        serve = self.cost_to_serve[firm] * active
+        if te.cost_to_serve.enabled and te.cost_to_serve.size > 0:
+            serve = serve * (1 - te.cost_to_serve.size * -np.expm1(-years * 4.0))
+        cuts = np.array([t.serve_cut for t in self.targeting] + [0.0], dtype=np.float32)
+        serve = serve * (1 - low_value * cuts[firm])
+        product = units * self.unit_cost[firm]
+        pop.margin = (revenue - product - serve).astype(np.float32)
+        # Loyalty: members earn points on what they spend; a full card is a reward (and a smile).
+        pop.points += np.where(member, revenue * self.points_per_money[firm], 0.0).astype(np.float32)
+        rewards = np.floor(pop.points / self.reward_threshold[firm]) * self.loyalty_on[firm]
+        pop.points -= (rewards * self.reward_threshold[firm]).astype(np.float32)
+        reward_lift = m.responses.loyalty.reward_satisfaction * pop.response * (rewards > 0)
+        pop.satisfaction = np.minimum(pop.satisfaction + reward_lift, 1.0).astype(np.float32)
+        cross = m.responses.cross_sell
+        pop.uplift = np.where(
+            accepted, np.minimum(pop.uplift + cross.spend_uplift, 1 + cross.max_uplift), pop.uplift
+        ).astype(np.float32)
+        pop.purchases += buys
+        pop.last_purchase = np.where(buys, self.steps, pop.last_purchase).astype(np.int32)
+        pop.monetary += revenue
+        per_firm = np.stack([revenue, product, serve, units * list_price * discount, rewards])
+        sums = np.stack([np.bincount(firm, weights=row, minlength=f_none + 1) for row in per_firm])
+        self.sales = dict(zip(("revenue", "product", "service", "discount", "rewards"), sums))
+        self.sales["reward_cost"] = sums[4] * np.append(
+            [f.policy.loyalty_programme.reward_value for f in self.firm_agents], 0.0
+        )
+
+    # ------------------------------------------------------------------ 5. books
+    def close_books(self) -> None:
+        """Update lifecycle stages and write each firm's accounts for the period."""
+        pop, b, f_none = self.population, self.config.market.behaviour, self.n_firms
+        active = pop.firm < f_none
+        new = active & (pop.acquired_at == self.steps)
+        bonded = pop.strength >= b.bonding_threshold
+        advocate = bonded & (pop.satisfaction >= b.promoter_threshold)
+        stage = np.where(advocate, STAGE["advocacy"], np.where(bonded, STAGE["bonding"], STAGE["experience"]))
+        stage = np.where(new, STAGE["purchase"], stage)
+        pop.stage = np.where(active, stage, pop.stage).astype(np.int8)
+
+        counts = np.bincount(pop.firm, minlength=f_none + 1)
+        by_stage = np.bincount(
+            pop.firm.astype(np.int64) * len(STAGE) + pop.stage, minlength=(f_none + 1) * len(STAGE)
+        ).reshape(f_none + 1, len(STAGE))
+        sat_sum = np.bincount(pop.firm, weights=pop.satisfaction, minlength=f_none + 1)
+        lapsed = pop.stage == STAGE["lapsed"]
+        lapsed_by = np.bincount(pop.last_firm[lapsed], minlength=f_none + 1)
+        evaluating = pop.stage == STAGE["evaluation"]
+        evaluating_by = np.bincount(pop.considering[evaluating], minlength=f_none + 1)
+        discovery = int((pop.stage == STAGE["discovery"]).sum())
+        total_customers = int(counts[:f_none].sum())
+        discount = (1 + self.discount_per_period) ** -self.steps
+        for firm in self.firm_agents:
+            i = firm.index
+            books = self.firm_books(i, counts, total_customers, discount)
+            books.mean_satisfaction = float(sat_sum[i] / counts[i]) if counts[i] else float("nan")
+            books.stage_discovery = discovery
+            books.stage_evaluation = int(evaluating_by[i])
+            books.stage_purchase = int(by_stage[i, STAGE["purchase"]])
+            books.stage_experience = int(by_stage[i, STAGE["experience"]])
+            books.stage_bonding = int(by_stage[i, STAGE["bonding"]])
+            books.stage_advocacy = int(by_stage[i, STAGE["advocacy"]])
+            books.stage_lapsed = int(lapsed_by[i])
+            firm.record(books)
+
+    def firm_books(self, i: int, counts: np.ndarray, total: int, discount: float) -> Books:
+        """Accounts of firm ``i`` for this period, from the tallies of the phases."""
+        t, sales, lever = self.tally, self.sales, self.lever_cost
+        books = Books(customers_start=int(self.customers_start[i]), customers=int(counts[i]))
+        for channel in ("advertising", "referral", "win_back", "from_rival"):
+            setattr(books, f"acquired_{channel}", int(t[f"acquired_{channel}"][i]))
+        books.acquired = (
+            books.acquired_advertising
+            + books.acquired_referral
+            + books.acquired_win_back
+            + books.acquired_from_rival
+        )
+        books.churned_to_rival = int(t["churned_to_rival"][i])
+        books.churned_out_of_market = int(t["churned_out_of_market"][i])
+        books.churned = books.churned_to_rival + books.churned_out_of_market
+        books.churn_rate = books.churned / books.customers_start if books.customers_start else 0.0
+        books.retention_rate = 1.0 - books.churn_rate
+        books.revenue = float(sales["revenue"][i])
+        books.cost_product = float(sales["product"][i])
+        books.cost_service = float(sales["service"][i])
+        books.cost_advertising = float(t["cost_advertising"][i])
+        books.cost_discount = float(sales["discount"][i])
+        books.cost_referral = float(t["cost_referral"][i])
+        books.cost_win_back = float(t["cost_win_back"][i])
+        books.cost_thank_you = float(lever["thank_you"][i])
+        books.cost_complaint_handling = float(lever["complaint_handling"][i])
+        books.cost_loyalty = float(lever["loyalty"][i] + sales["reward_cost"][i])
+        books.cost_personalisation = float(lever["personalisation"][i])
+        books.cost_cross_sell = float(lever["cross_sell"][i])
+        books.acquisition_cost = (
+            books.cost_advertising + books.cost_discount + books.cost_referral + books.cost_win_back
+        )
+        books.retention_cost = (
+            books.cost_thank_you
+            + books.cost_complaint_handling
+            + books.cost_loyalty
+            + books.cost_personalisation
+            + books.cost_cross_sell
+        )
+        books.marketing_cost = books.acquisition_cost + books.retention_cost
+        books.cost_total = books.cost_product + books.cost_service + books.marketing_cost
+        books.profit = books.revenue - books.cost_total
+        books.discounted_profit = books.profit * discount
+        books.cost_per_acquired = (
+            books.acquisition_cost / books.acquired if books.acquired else float("nan")
+        )
+        retained = books.customers_start - books.churned
+        books.cost_per_retained = books.retention_cost / retained if retained > 0 else float("nan")
+        books.market_share = books.customers / total if total else 0.0
+        books.referrals = books.acquired_referral
+        return books
+
+    # ------------------------------------------------------------------ read-outs
+    def expected_values(self) -> np.ndarray:
+        """Each customer's expected lifetime value from the next period (0 without a firm)."""
+        pop = self.population
+        values = bh.expected_lifetime_value(pop.margin, pop.churn_probability, self.discount_per_period)
+        return np.where(pop.firm < self.n_firms, values, 0.0)
+
+    def run(self) -> None:
+        """Run to the end of the horizon."""
+        while self.running:
+            self.step()
