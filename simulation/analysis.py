@@ -243,6 +243,28 @@ def outcome_columns(summary: pd.DataFrame) -> list[str]:
     ]
 
 
+def _paired_tables(
+    summary: pd.DataFrame, policy: str, baseline: str, outcomes: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The policy's and the baseline's outcomes on their common replications, row-aligned."""
+    names = summary["policy"].astype(str)
+    tables = []
+    for name in (policy, baseline):
+        rows = summary.loc[names == name, ["replication", *outcomes]]
+        if rows["replication"].duplicated().any():
+            raise ValueError(f"policy {name!r} lists a replication more than once")
+        values = rows.set_index("replication")[list(outcomes)]
+        text = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+        if text:
+            values = values.assign(**{c: pd.to_numeric(values[c], errors="coerce") for c in text})
+        tables.append(values.astype(float))
+    pol, base = tables
+    # Pair on the replication number (an inner join): replication i of both policies met the
+    # same random numbers; a replication missing from either side has no partner.
+    common = pol.index.intersection(base.index, sort=False)
+    return pol.loc[common], base.loc[common]
+
+
 def compare_pair(
     summary: pd.DataFrame,
     policy: str,
@@ -270,16 +292,10 @@ def compare_pair(
     for name in (policy, baseline):
         if name not in known:
             raise ValueError(f"policy {name!r} is not in the summary table; it has {known}")
-    columns = ["replication", outcome]
-    pol = summary.loc[summary["policy"].astype(str) == policy, columns]
-    base = summary.loc[summary["policy"].astype(str) == baseline, columns]
-    for name, rows in ((policy, pol), (baseline, base)):
-        if rows["replication"].duplicated().any():
-            raise ValueError(f"policy {name!r} lists a replication more than once")
-    paired = pol.merge(base, on="replication", suffixes=("_policy", "_baseline"))
+    pol, base = _paired_tables(summary, policy, baseline, [outcome])
     result = paired_difference(
-        paired[f"{outcome}_policy"].to_numpy(float),
-        paired[f"{outcome}_baseline"].to_numpy(float),
+        pol[outcome].to_numpy(float),
+        base[outcome].to_numpy(float),
         lower_is_better=outcome in LOWER_IS_BETTER,
         confidence=confidence,
     )
@@ -310,19 +326,23 @@ def compare_policies(
     """
     _require_columns(summary, ["policy", "replication"], "summary")
     policies = policy_order(summary)
-    if not policies:
-        return pd.DataFrame(columns=list(COMPARISON_COLUMNS))
-    base = policies[0] if baseline is None else str(baseline)
-    if base not in policies:
+    base = policies[0] if baseline is None and policies else str(baseline)
+    if policies and base not in policies:
         raise ValueError(f"baseline {base!r} is not in the summary table; it has {policies}")
     chosen = outcome_columns(summary) if outcomes is None else list(outcomes)
     _require_columns(summary, chosen, "summary")
-    rows = [
-        compare_pair(summary, policy, base, outcome)
-        for policy in policies
-        if policy != base
-        for outcome in chosen
-    ]
+    rows = []
+    for policy in policies:
+        if policy == base:
+            continue
+        pol, ref = _paired_tables(summary, policy, base, chosen)
+        for outcome in chosen:
+            result = paired_difference(
+                pol[outcome].to_numpy(float),
+                ref[outcome].to_numpy(float),
+                lower_is_better=outcome in LOWER_IS_BETTER,
+            )
+            rows.append({"policy": policy, "baseline": base, "outcome": outcome, **result})
     table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     return table.astype({"n": int})
 

@@ -563,10 +563,10 @@ class RelationshipMarket(mesa.Model):
         pop, m = self.population, self.config.market
         te, f_none = m.tenure_effects, self.n_firms
         firm = pop.firm
-        units = pop.units * pop.uplift
+        demand = pop.units * pop.uplift
         if te.spend.enabled and te.spend.size > 0:
-            units = units * (1 + te.spend.size * years)
-        units = np.where(buys, units, 0.0).astype(np.float32)
+            demand = demand * (1 + te.spend.size * years)
+        units = np.where(buys, demand, 0.0).astype(np.float32)
         new = active & (pop.acquired_at == self.steps)
         discount = np.where(
             new,
@@ -581,7 +581,10 @@ class RelationshipMarket(mesa.Model):
         cuts = np.array([t.serve_cut for t in self.targeting] + [0.0], dtype=np.float32)
         serve = serve * (1 - low_value * cuts[firm])
         product = units * self.unit_cost[firm]
-        pop.margin = (revenue - product - serve).astype(np.float32)
+        # Expected margin per period at list price, the basis of lifetime value.
+        unit_margin = list_price - self.unit_cost[firm]
+        expected = m.behaviour.purchase_probability * demand * unit_margin - serve
+        pop.margin = np.where(active, expected, 0.0).astype(np.float32)
         # Loyalty: members earn points on what they spend; a full card is a reward (and a smile).
         pop.points += np.where(member, revenue * self.points_per_money[firm], 0.0).astype(np.float32)
         rewards = np.floor(pop.points / self.reward_threshold[firm]) * self.loyalty_on[firm]
