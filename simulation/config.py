@@ -128,7 +128,7 @@ class CustomerTraits(Strict):
     price_sensitivity: Distribution = LogNormal(dist="lognormal", mean=2.6, sd=1.2)
     # Monthly probability that a promoter actually refers someone. Kumar, Petersen & Leone
     # (HBR 2007): 81% intend to refer, 30% do, 12% of those referrals convert.
-    referral_tendency: Distribution = Beta(dist="beta", mean=0.10, sd=0.08)
+    referral_tendency: Distribution = Beta(dist="beta", mean=0.30, sd=0.15)
     # Expected quality on the same 0-1 scale as the firms' quality.
     expectation: Distribution = Beta(dist="beta", mean=0.65, sd=0.10)
     # Ideal number of contacts per month (Godfrey, Seiders & Voss, JM 2011: inverted U).
@@ -275,7 +275,9 @@ class LoyaltyResponse(Strict):
     switching_cost: NonNegative = Field(
         0.50, description="churn rate x exp(-switching_cost x progress to next reward)"
     )
-    reward_satisfaction: NonNegative = 0.05
+    reward_satisfaction: NonNegative = Field(
+        0.15, description="satisfaction lift of a reward worth one reference price"
+    )
 
 
 class CrossSell(Strict):

@@ -589,7 +589,9 @@ class RelationshipMarket(mesa.Model):
         pop.points += np.where(member, revenue * self.points_per_money[firm], 0.0).astype(np.float32)
         rewards = np.floor(pop.points / self.reward_threshold[firm]) * self.loyalty_on[firm]
         pop.points -= (rewards * self.reward_threshold[firm]).astype(np.float32)
-        reward_lift = m.responses.loyalty.reward_satisfaction * pop.response * (rewards > 0)
+        # A reward delights in proportion to its worth (per reference price of value).
+        worth = self.reward_value[firm] / m.reference_price
+        reward_lift = m.responses.loyalty.reward_satisfaction * worth * pop.response * (rewards > 0)
         pop.satisfaction = np.minimum(pop.satisfaction + reward_lift, 1.0).astype(np.float32)
         cross = m.responses.cross_sell
         pop.uplift = np.where(

@@ -91,7 +91,7 @@ def run_replication(
         timeseries.insert(0, "replication", replication)
         timeseries.insert(0, "policy", policy)
         values = model.expected_values()[model.population.firm == 0]
-        summary = summarise_run(timeseries[timeseries["focal"]], values)
+        summary = summarise_run(timeseries[timeseries["focal"]], values, model.dt / 12)
         cohorts = model.cohorts.table() if model.cohorts is not None else pd.DataFrame()
         sample = values
         if len(values) > LTV_SAMPLE:
@@ -134,7 +134,9 @@ def firm_timeseries(model: RelationshipMarket) -> pd.DataFrame:
     return table.sort_values(["period", "firm"], kind="stable").reset_index(drop=True)
 
 
-def summarise_run(focal: pd.DataFrame, values: np.ndarray) -> dict[str, float]:
+def summarise_run(
+    focal: pd.DataFrame, values: np.ndarray, years_per_period: float = 1 / 12
+) -> dict[str, float]:
     """The focal firm's outcomes over a run (the columns of ``summary.csv``)."""
     last = focal.iloc[-1]
     retained = (focal["customers_start"] - focal["churned"]).sum()
@@ -151,7 +153,8 @@ def summarise_run(focal: pd.DataFrame, values: np.ndarray) -> dict[str, float]:
         "referrals": int(focal["acquired_referral"].sum()),
         "churned_total": int(focal["churned"].sum()),
         "cost_per_acquired": _ratio(focal["acquisition_cost"].sum(), acquired),
-        "cost_per_retained": _ratio(focal["retention_cost"].sum(), retained),
+        # Per retained customer-year, so that it compares with a one-off acquisition cost.
+        "cost_per_retained": _ratio(focal["retention_cost"].sum(), retained * years_per_period),
         "acquisition_cost_total": float(focal["acquisition_cost"].sum()),
         "retention_cost_total": float(focal["retention_cost"].sum()),
         "mean_satisfaction": float(last["mean_satisfaction"]),

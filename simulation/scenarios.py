@@ -99,7 +99,9 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         parent_file = local if local.is_file() else resolve_path(parent)
     except ScenarioError:
         raise ScenarioError(f"{file}: extends: {parent!r}: no such scenario file") from None
-    return deep_merge(load_raw(parent_file, (*_chain, file)), data)
+    base = load_raw(parent_file, (*_chain, file))
+    base.pop("name", None)  # a variant is named after its own file unless it says otherwise
+    return deep_merge(base, data)
 
 
 def format_validation_error(exc: ValidationError, source: str, data: Any) -> list[str]:

@@ -1,0 +1,230 @@
+"""Behaviour of the market model: invariants, Mesa integration, and each switchable effect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from textbook import constant_rate, reduced_market
+
+from simulation.agents import Customer, Firm
+from simulation.controls import resize_market, with_controls
+from simulation.model import RelationshipMarket
+from simulation.runner import firm_timeseries, release, run_replication, run_scenario
+from simulation.scenarios import apply_overrides, load_scenario
+
+DOCUMENTED_NAN = {"cost_per_acquired", "cost_per_retained", "mean_satisfaction"}
+
+
+def check_invariants(model: RelationshipMarket) -> None:
+    """What must hold after every period."""
+    pop, n_firms = model.population, model.n_firms
+    assert pop.firm.min() >= 0 and pop.firm.max() <= n_firms  # at most one firm each
+    for name in ("satisfaction", "strength", "expectation"):
+        values = getattr(pop, name)
+        assert np.isfinite(values).all() and values.min() >= 0 and values.max() <= 1, name
+    counts = np.bincount(pop.firm, minlength=n_firms + 1)
+    for firm in model.firm_agents:
+        b = firm.books
+        assert b.customers == counts[firm.index]
+        assert b.customers_start + b.acquired - b.churned == b.customers
+        assert b.profit == pytest.approx(b.revenue - b.cost_total, rel=1e-9, abs=1e-6)
+        stages = b.stage_purchase + b.stage_experience + b.stage_bonding + b.stage_advocacy
+        assert stages == b.customers
+        for key, value in vars(b).items():
+            if isinstance(value, float) and key not in DOCUMENTED_NAN:
+                assert np.isfinite(value), key
+    # Everyone is somewhere: with a firm, a prospect, or lapsed.
+    assert counts.sum() == pop.size
+
+
+@pytest.mark.parametrize("policy", ["acquisition_heavy", "balanced", "retention_focused"])
+def test_invariants_hold_every_period(small_scenario, policy):
+    model = RelationshipMarket(small_scenario, policy=policy, rng=5)
+    while model.running:
+        model.step()
+        check_invariants(model)
+    assert model.steps == small_scenario.market.periods
+    release(model)
+
+
+def test_customers_are_mesa_agents_viewing_the_arrays(small_scenario):
+    model = RelationshipMarket(small_scenario, rng=1)
+    customers = model.agents_by_type[Customer]
+    assert len(customers) == small_scenario.market.customers
+    assert len(model.agents_by_type[Firm]) == 3
+    model.step()
+    first = next(iter(customers))
+    first.satisfaction = 0.25
+    assert model.population.satisfaction[first.row] == pytest.approx(0.25)
+    mean = customers.agg("satisfaction", np.mean)
+    assert mean == pytest.approx(float(model.population.satisfaction.mean()), rel=1e-5)
+    with_firm = customers.select(lambda c: c.firm is not None)
+    assert len(with_firm) == int((model.population.firm < 3).sum())
+    release(model)
+
+
+def test_same_seed_same_tables(small_scenario):
+    a = run_scenario(small_scenario, replications=2)
+    b = run_scenario(small_scenario, replications=2)
+    pd.testing.assert_frame_equal(a.timeseries, b.timeseries)
+    pd.testing.assert_frame_equal(a.summary, b.summary)
+    c = run_scenario(small_scenario, replications=2, seed=small_scenario.seed + 1)
+    assert not np.allclose(a.summary["npv"], c.summary["npv"])
+
+
+def test_workers_do_not_change_results(small_scenario):
+    one = run_scenario(small_scenario, replications=2, jobs=1)
+    two = run_scenario(small_scenario, replications=2, jobs=2)
+    pd.testing.assert_frame_equal(one.summary, two.summary)
+
+
+def test_policies_meet_the_same_customers(small_scenario):
+    """Paired replications: the initial market is identical whatever the policy."""
+    a = RelationshipMarket(small_scenario, policy="acquisition_heavy", rng=9)
+    b = RelationshipMarket(small_scenario, policy="retention_focused", rng=9)
+    np.testing.assert_array_equal(a.population.price_sensitivity, b.population.price_sensitivity)
+    np.testing.assert_array_equal(a.population.firm, b.population.firm)
+    release(a)
+    release(b)
+
+
+def test_runs_under_mesa_batch_run():
+    import mesa
+
+    results = mesa.batch_run(
+        RelationshipMarket,
+        parameters={"customers": 200, "periods": 6, "retention_share": [0.2, 0.8]},
+        iterations=1,
+        max_steps=6,
+        number_processes=1,
+        display_progress=False,
+    )
+    table = pd.DataFrame(results)
+    assert set(table["retention_share"]) == {0.2, 0.8}
+    assert table["focal_customers"].notna().all()
+
+
+def paired_npv(scenario, seeds=range(4), policy=None, **controls) -> np.ndarray:
+    scenario = with_controls(scenario, policy or next(iter(scenario.policies)), controls)
+    return np.array(
+        [run_replication(scenario, policy or next(iter(scenario.policies)), s).summary["npv"]
+         for s in seeds]
+    )
+
+
+def focal_books(scenario, seed: int, policy: str | None = None) -> pd.DataFrame:
+    model = RelationshipMarket(scenario, policy=policy, rng=seed, customer_agents=False)
+    model.run()
+    table = firm_timeseries(model)
+    release(model)
+    return table[table["focal"]]
+
+
+def test_no_word_of_mouth_means_no_referrals(small_scenario):
+    off = apply_overrides(small_scenario, {"market.responses.word_of_mouth.enabled": False})
+    assert focal_books(off, 3)["acquired_referral"].sum() == 0
+    assert focal_books(small_scenario, 3, "retention_focused")["acquired_referral"].sum() > 0
+
+
+def test_complaint_handling_recovers_failures():
+    base = reduced_market(
+        3000,
+        12,
+        churn=constant_rate(0.0),
+        budget=30000,  # enough to handle ~80% of the ~780 failures a month
+        extra_market={"firms": [{"name": "Solo", "failure_rate": 0.3, "cost_to_serve": 0.0}]},
+    )
+    handled = apply_overrides(
+        base, {"policies.only.allocation": {"complaint_handling": 1.0}}
+    )
+    sat_without = focal_books(base, 1)["mean_satisfaction"].iloc[-1]
+    sat_with = focal_books(handled, 1)["mean_satisfaction"].iloc[-1]
+    assert sat_with > sat_without + 0.02
+
+
+def test_loyalty_programme_lowers_churn(small_scenario):
+    scenario = resize_market(small_scenario, 2000)
+    with_programme = {"advertising": 0.5, "loyalty": 0.5}
+    without = {"advertising": 0.5, "complaint_handling": 0.5}
+    rates = {}
+    for label, allocation in (("with", with_programme), ("without", without)):
+        s = apply_overrides(scenario, {"policies.balanced.allocation": allocation})
+        rates[label] = np.mean(
+            [focal_books(s, seed, "balanced")["churn_rate"].mean() for seed in range(3)]
+        )
+    assert rates["with"] < rates["without"]
+
+
+def test_transactional_customers_respond_less_to_relationship_actions(small_scenario):
+    scenario = resize_market(small_scenario, 2000)
+    gains = {}
+    for share in (0.0, 1.0):
+        s = apply_overrides(scenario, {"market.customer.transactional_share": share})
+        low = apply_overrides(s, {"policies.retention_focused.budget": 0.0})
+        hi = focal_books(s, 2, "retention_focused")["churn_rate"].mean()
+        lo = focal_books(low, 2, "retention_focused")["churn_rate"].mean()
+        gains[share] = lo - hi
+    assert gains[0.0] > 2 * gains[1.0]
+
+
+def test_rival_price_cut_drives_customers_to_rivals(small_scenario):
+    cut = apply_overrides(
+        small_scenario, {"market.firms.1.price": 35.0, "market.firms.2.price": 35.0}
+    )
+    base = focal_books(small_scenario, 4)["churned_to_rival"].sum()
+    war = focal_books(cut, 4)["churned_to_rival"].sum()
+    assert war > 1.5 * base
+
+
+def test_win_back_brings_lapsed_customers_back(small_scenario):
+    s = apply_overrides(
+        small_scenario,
+        {"policies.balanced.allocation": {"advertising": 0.5, "win_back": 0.5}},
+    )
+    assert focal_books(s, 6, "balanced")["acquired_win_back"].sum() > 0
+    assert focal_books(small_scenario, 6, "balanced")["acquired_win_back"].sum() == 0
+
+
+@pytest.mark.parametrize(
+    "effect", ["price_sensitivity", "cost_to_serve", "spend", "referrals", "expectations"]
+)
+def test_each_tenure_effect_is_a_switch(small_scenario, effect):
+    off = apply_overrides(small_scenario, {f"market.tenure_effects.{effect}.enabled": False})
+    on = focal_books(small_scenario, 8, "retention_focused")
+    without = focal_books(off, 8, "retention_focused")
+    columns = ["profit", "mean_satisfaction", "customers", "cost_service", "acquired_referral"]
+    assert not np.allclose(on[columns].to_numpy(float), without[columns].to_numpy(float))
+
+
+def test_spend_grows_with_tenure_only_when_switched_on():
+    base = reduced_market(2000, 36, churn=constant_rate(0.0))
+    grows = apply_overrides(base, {"market.tenure_effects.spend": {"enabled": True, "size": 0.2}})
+    flat = focal_books(base, 1)["revenue"].to_numpy()
+    rising = focal_books(grows, 1)["revenue"].to_numpy()
+    np.testing.assert_allclose(flat, flat[0])  # every customer buys one unit at 50
+    # Initial tenures are 1-36 months: after 3 more years revenue is up by ~20% x 3 years.
+    assert rising[-1] / rising[0] == pytest.approx(1 + 0.2 * 3 * 1 / (1 + 0.2 * 18.5 / 12), rel=0.1)
+
+
+def test_contacts_beyond_tolerance_lower_satisfaction():
+    from simulation.behaviour import contact_effect
+
+    tolerance = np.full(5, 2.0, dtype=np.float32)
+    contacts = np.array([0, 1, 2, 3, 5], dtype=np.float32)
+    effect = contact_effect(contacts, np.zeros(5), tolerance, np.ones(5), 0.02, 0.03)
+    assert np.argmax(effect) == 2  # the ideal number of contacts
+    assert effect[4] < 0  # far too many contacts irritate
+    unwanted = contact_effect(contacts, contacts, tolerance, np.ones(5), 0.02, 0.03)
+    assert (unwanted[1:] < effect[1:]).all()
+
+
+def test_retention_share_control_keeps_proportions():
+    scenario = load_scenario("acquisition_vs_retention")
+    changed = with_controls(scenario, "balanced", {"retention_share": 0.8})
+    allocation = changed.policies["balanced"].allocation
+    assert allocation.retention_share == pytest.approx(0.8)
+    before = scenario.policies["balanced"].allocation
+    assert allocation.thank_you / allocation.loyalty == pytest.approx(
+        before.thank_you / before.loyalty
+    )
