@@ -12,9 +12,8 @@ from dataclasses import dataclass, field, fields
 import mesa
 
 from simulation.behaviour import expected_lifetime_value
-from simulation.config import CHANNELS, LEVERS, STAGES
+from simulation.config import CHANNELS, LEVERS, STAGES, Policy
 from simulation.config import Firm as FirmSpec
-from simulation.config import Policy
 from simulation.population import ORIGINS
 
 
@@ -101,7 +100,9 @@ class Customer(mesa.Agent):
             return 0.0
         return float(
             expected_lifetime_value(
-                pop.margin[self.row], pop.churn_probability[self.row], self.model.discount_per_period
+                pop.margin[self.row],
+                pop.churn_probability[self.row],
+                self.model.discount_per_period,
             )
         )
 

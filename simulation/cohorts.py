@@ -28,7 +28,8 @@ class CohortTracker:
 
     def join(self, period: int, base_rates: np.ndarray) -> None:
         """Record customers acquired in ``period`` (period 0 holds nobody: the initial
-        customers joined before the run and are not a cohort)."""
+        customers joined before the run and are not a cohort).
+        """
         self.size[period] += len(base_rates)
         self.base_sum[period] += float(base_rates.sum(dtype=np.float64))
 
@@ -59,7 +60,9 @@ class CohortTracker:
                 )
             )
         if not frames:
-            return pd.DataFrame(columns=["cohort", "age", "cohort_size", "active", "base_churn_sum"])
+            return pd.DataFrame(
+                columns=["cohort", "age", "cohort_size", "active", "base_churn_sum"]
+            )
         return pd.concat(frames, ignore_index=True)
 
 

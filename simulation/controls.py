@@ -99,7 +99,8 @@ def resize_market(scenario: Scenario, customers: int) -> Scenario:
 
 def with_retention_share(scenario: Scenario, policy: str, share: float) -> Scenario:
     """Set the share of ``policy``'s budget on retention levers, keeping proportions within
-    each group (a group with no spend yet gets the partnership level's mix)."""
+    each group (a group with no spend yet gets the partnership level's mix).
+    """
     if not 0.0 <= share <= 1.0:
         raise UserError(f"retention_share: {share!r} is not allowed: it must be between 0 and 1")
     allocation = scenario.policies[policy].allocation.model_dump()
@@ -129,4 +130,6 @@ def _move_share(scenario: Scenario, policy: str, lever: str) -> Scenario:
     for k, v in others.items():
         allocation[k] += freed * v / total
     allocation[lever] = 0.0
-    return apply_overrides(scenario, {f"policies.{policy}.allocation": allocation}, source="controls")
+    return apply_overrides(
+        scenario, {f"policies.{policy}.allocation": allocation}, source="controls"
+    )

@@ -93,7 +93,11 @@ class RelationshipMarket(mesa.Model):
         policies = [self.config.policies[self.policy_name]] + [f.strategy for f in market.firms[1:]]
         self.firm_agents: list[Firm] = list(
             Firm.create_agents(
-                self, self.n_firms, spec=market.firms, policy=policies, index=list(range(self.n_firms))
+                self,
+                self.n_firms,
+                spec=market.firms,
+                policy=policies,
+                index=list(range(self.n_firms)),
             )
         )
         self.firm_agents.sort(key=attrgetter("index"))
@@ -103,9 +107,7 @@ class RelationshipMarket(mesa.Model):
         self.degree = None if self.network is None else np.maximum(degrees(self.network), 1)
         if customer_agents:
             Customer.create_agents(self, market.customers, row=np.arange(market.customers))
-        self.cohorts = (
-            CohortTracker(self.horizon) if self.horizon <= MAX_COHORT_PERIODS else None
-        )
+        self.cohorts = CohortTracker(self.horizon) if self.horizon <= MAX_COHORT_PERIODS else None
         self._firm_vectors()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -145,9 +147,7 @@ class RelationshipMarket(mesa.Model):
         loyalty = [f.policy.allocation.loyalty > 0 for f in firms]
         self.loyalty_on = np.array([*loyalty, False])
         programme = [f.policy.loyalty_programme for f in firms]
-        self.switching_cost = vector(
-            [r.loyalty.switching_cost if on else 0.0 for on in loyalty]
-        )
+        self.switching_cost = vector([r.loyalty.switching_cost if on else 0.0 for on in loyalty])
         self.points_per_money = vector([p.points_per_money for p in programme])
         self.reward_threshold = vector([p.reward_threshold for p in programme], none=1.0)
         self.reward_value = vector([p.reward_value for p in programme])
@@ -161,7 +161,10 @@ class RelationshipMarket(mesa.Model):
         self.targeting = [f.policy.targeting for f in firms]
         price = self.price[:-1].astype(float)
         others = np.array(
-            [np.min(np.delete(price, i)) if self.n_firms > 1 else price[i] for i in range(len(price))]
+            [
+                np.min(np.delete(price, i)) if self.n_firms > 1 else price[i]
+                for i in range(len(price))
+            ]
         )
         self.cheapest_rival = vector(list(others), none=1.0)
 
@@ -268,14 +271,17 @@ class RelationshipMarket(mesa.Model):
         reach = np.append(bh.coverage(spend, response.unit_cost, eligible), 0.0)
         self.tally["cost_win_back"][: self.n_firms] += np.where(eligible > 0, spend, 0.0)
         offer = bh.price_ratio(
-            self.price[last] * (1 - self.win_back_discount[last]), self.config.market.reference_price
+            self.price[last] * (1 - self.win_back_discount[last]),
+            self.config.market.reference_price,
         )
-        won_probability = reach[last] * response.success * bh.conversion(
-            offer, pop.price_sensitivity[lapsed]
+        won_probability = (
+            reach[last] * response.success * bh.conversion(offer, pop.price_sensitivity[lapsed])
         )
         u = self.u[U_LAPSED, lapsed]
         won = u < won_probability
-        reentry = ~won & (u < won_probability + float(bh.per_period(behaviour.reentry_rate, self.dt)))
+        reentry = ~won & (
+            u < won_probability + float(bh.per_period(behaviour.reentry_rate, self.dt))
+        )
         rows = lapsed[won]
         self.start_relationships(rows, last[won], ORIGIN["win_back"])
         self.tally["acquired_win_back"] += np.bincount(last[won], minlength=self.n_firms + 1)
@@ -283,8 +289,11 @@ class RelationshipMarket(mesa.Model):
 
     # ------------------------------------------------------------------ 2. churn
     def churn(self) -> None:
-        """Customers leave: the rate rises with dissatisfaction and price, falls with trust
-        and loyalty points; a share of leavers goes to a rival, the rest leave the market."""
+        """Customers leave; a share goes to a rival, the rest leave the market.
+
+        The rate rises with dissatisfaction and with a price above the cheapest rival's, and
+        falls with trust and with loyalty points at stake.
+        """
         pop, m = self.population, self.config.market
         b, f_none = m.behaviour, self.n_firms
         firm = pop.firm
@@ -298,13 +307,14 @@ class RelationshipMarket(mesa.Model):
             log_rate += b.price_churn_weight * sensitivity * np.log(ratio)
         progress = np.minimum(pop.points / self.reward_threshold[firm], 1.0)
         log_rate -= self.switching_cost[firm] * progress * pop.response
-        at_risk = (firm < f_none) & (pop.acquired_at < self.steps)
-        probability = np.where(
-            at_risk, bh.per_period(np.exp(log_rate), self.dt), 0.0
-        ).astype(np.float32)
+        active = firm < f_none
+        probability = np.where(active, bh.per_period(np.exp(log_rate), self.dt), 0.0).astype(
+            np.float32
+        )
         probability[pop.base_churn_rate <= 0] = 0.0
-        pop.churn_probability = probability
-        leaving = np.flatnonzero(self.u[U_CHURN] < probability)
+        pop.churn_probability = probability  # every customer's current risk, for CLV
+        at_risk = active & (pop.acquired_at < self.steps)  # this period's newcomers stay
+        leaving = np.flatnonzero(at_risk & (self.u[U_CHURN] < probability))
         if leaving.size == 0:
             return
         old = firm[leaving].copy()
@@ -321,7 +331,9 @@ class RelationshipMarket(mesa.Model):
         pop.points[gone] = 0
         self.start_relationships(leaving[to_rival], new[to_rival], ORIGIN["from_rival"])
 
-    def choose_rivals(self, rows: np.ndarray, old: np.ndarray, sensitivity: np.ndarray) -> np.ndarray:
+    def choose_rivals(
+        self, rows: np.ndarray, old: np.ndarray, sensitivity: np.ndarray
+    ) -> np.ndarray:
         """Where leavers go: a rival chosen by quality and price, or no firm (``n_firms``)."""
         f_none = self.n_firms
         destination = np.full(len(rows), f_none, dtype=np.int16)
@@ -369,7 +381,9 @@ class RelationshipMarket(mesa.Model):
         if evaluating.any():
             rows = prospect[evaluating]
             pop.stage[rows] = STAGE["evaluation"]
-            pop.considering[rows] = bh.pick_column(reach[evaluating], u[evaluating] / p_reach[evaluating])
+            pop.considering[rows] = bh.pick_column(
+                reach[evaluating], u[evaluating] / p_reach[evaluating]
+            )
         if not buying.any():
             return
         choice = bh.pick_column(hazards[buying], u[buying] / p_buy[buying])
@@ -405,7 +419,9 @@ class RelationshipMarket(mesa.Model):
         reach = np.append(bh.coverage(spend, m.responses.referral_programme.unit_cost, eligible), 0)
         self.tally["cost_referral"][:f_none] += np.where(eligible > 0, spend, 0.0)
         informed = promoter & (self.u[U_REFERRAL] < reach[firm])
-        weight *= np.where(informed, 1 + m.responses.referral_programme.boost, 1.0).astype(np.float32)
+        weight *= np.where(informed, 1 + m.responses.referral_programme.boost, 1.0).astype(
+            np.float32
+        )
         weight = np.minimum(weight, 1.0)
         if self.network is None:
             totals = np.bincount(firm, weights=weight, minlength=f_none + 1)[:f_none]
@@ -419,8 +435,10 @@ class RelationshipMarket(mesa.Model):
 
     # ------------------------------------------------------------------ 4. service
     def serve(self) -> None:
-        """Customers buy, meet failures (some recovered), receive contacts, and update their
-        satisfaction, expectations, trust, spending and loyalty points."""
+        """Customers buy, meet failures and receive contacts; their state moves accordingly.
+
+        Updates satisfaction, expectations, trust, spending and loyalty points.
+        """
         pop, m = self.population, self.config.market
         b, r, f_none = m.behaviour, m.responses, self.n_firms
         firm = pop.firm
@@ -436,7 +454,9 @@ class RelationshipMarket(mesa.Model):
         unrecovered = failed & ~recovered
 
         thanked = self.treat("thank_you", buys & targeted, U_THANK, r.thank_you.unit_cost)
-        personal = self.treat("personalisation", active & targeted, U_PERSONAL, r.personalisation.unit_cost)
+        personal = self.treat(
+            "personalisation", active & targeted, U_PERSONAL, r.personalisation.unit_cost
+        )
         offered_reach = self.lever_reach("cross_sell", active & targeted, r.cross_sell.unit_cost)
         offered = active & targeted & (self.u[U_CROSS] < offered_reach[firm])
         accepted = offered & (self.u[U_CROSS] < offered_reach[firm] * r.cross_sell.acceptance)
@@ -537,15 +557,21 @@ class RelationshipMarket(mesa.Model):
         return recency * (pop.purchases / tenure) * (pop.monetary / tenure)
 
     def update_trust(self, active, target, thanked, personal, unrecovered) -> None:
-        """Trust and commitment grow with good experiences and relationship actions, and
-        fall after a failure that was not put right."""
+        """Trust grows with good experiences and relationship actions.
+
+        It falls after a failure that was not put right.
+        """
         pop, m = self.population, self.config.market
         b, r = m.behaviour, m.responses
         good = target >= b.satisfaction_at_par
         gain = pop.response * (
-            b.strength_gain * good + r.thank_you.strength * thanked + r.personalisation.strength * personal
+            b.strength_gain * good
+            + r.thank_you.strength * thanked
+            + r.personalisation.strength * personal
         )
-        strength = pop.strength + gain * (1 - pop.strength) - b.strength_loss * pop.strength * unrecovered
+        strength = (
+            pop.strength + gain * (1 - pop.strength) - b.strength_loss * pop.strength * unrecovered
+        )
         pop.strength = np.where(active, np.clip(strength, 0, 1), pop.strength).astype(np.float32)
 
     def update_expectations(self, active: np.ndarray, experienced: np.ndarray) -> None:
@@ -553,7 +579,9 @@ class RelationshipMarket(mesa.Model):
         pop, m = self.population, self.config.market
         rise = m.tenure_effects.expectations
         drift = rise.size * self.dt / 12 if rise.enabled else 0.0
-        moved = pop.expectation + m.behaviour.expectation_adaptation * (experienced - pop.expectation)
+        moved = pop.expectation + m.behaviour.expectation_adaptation * (
+            experienced - pop.expectation
+        )
         pop.expectation = np.where(active, np.clip(moved + drift, 0, 1), pop.expectation).astype(
             np.float32
         )
@@ -570,7 +598,11 @@ class RelationshipMarket(mesa.Model):
         new = active & (pop.acquired_at == self.steps)
         discount = np.where(
             new,
-            np.where(pop.origin == ORIGIN["win_back"], self.win_back_discount[firm], self.first_discount[firm]),
+            np.where(
+                pop.origin == ORIGIN["win_back"],
+                self.win_back_discount[firm],
+                self.first_discount[firm],
+            ),
             0.0,
         )
         list_price = self.price[firm]
@@ -586,7 +618,9 @@ class RelationshipMarket(mesa.Model):
         expected = m.behaviour.purchase_probability * demand * unit_margin - serve
         pop.margin = np.where(active, expected, 0.0).astype(np.float32)
         # Loyalty: members earn points on what they spend; a full card is a reward (and a smile).
-        pop.points += np.where(member, revenue * self.points_per_money[firm], 0.0).astype(np.float32)
+        pop.points += np.where(member, revenue * self.points_per_money[firm], 0.0).astype(
+            np.float32
+        )
         rewards = np.floor(pop.points / self.reward_threshold[firm]) * self.loyalty_on[firm]
         pop.points -= (rewards * self.reward_threshold[firm]).astype(np.float32)
         # A reward delights in proportion to its worth (per reference price of value).
@@ -602,7 +636,8 @@ class RelationshipMarket(mesa.Model):
         pop.monetary += revenue
         per_firm = np.stack([revenue, product, serve, units * list_price * discount, rewards])
         sums = np.stack([np.bincount(firm, weights=row, minlength=f_none + 1) for row in per_firm])
-        self.sales = dict(zip(("revenue", "product", "service", "discount", "rewards"), sums))
+        names = ("revenue", "product", "service", "discount", "rewards")
+        self.sales = dict(zip(names, sums, strict=True))
         self.sales["reward_cost"] = sums[4] * np.append(
             [f.policy.loyalty_programme.reward_value for f in self.firm_agents], 0.0
         )
@@ -615,7 +650,9 @@ class RelationshipMarket(mesa.Model):
         new = active & (pop.acquired_at == self.steps)
         bonded = pop.strength >= b.bonding_threshold
         advocate = bonded & (pop.satisfaction >= b.promoter_threshold)
-        stage = np.where(advocate, STAGE["advocacy"], np.where(bonded, STAGE["bonding"], STAGE["experience"]))
+        stage = np.where(
+            advocate, STAGE["advocacy"], np.where(bonded, STAGE["bonding"], STAGE["experience"])
+        )
         stage = np.where(new, STAGE["purchase"], stage)
         pop.stage = np.where(active, stage, pop.stage).astype(np.int8)
 
@@ -700,7 +737,9 @@ class RelationshipMarket(mesa.Model):
     def expected_values(self) -> np.ndarray:
         """Each customer's expected lifetime value from the next period (0 without a firm)."""
         pop = self.population
-        values = bh.expected_lifetime_value(pop.margin, pop.churn_probability, self.discount_per_period)
+        values = bh.expected_lifetime_value(
+            pop.margin, pop.churn_probability, self.discount_per_period
+        )
         return np.where(pop.firm < self.n_firms, values, 0.0)
 
     def run(self) -> None:

@@ -60,7 +60,9 @@ def replication_seeds(master_seed: int, n: int, key: tuple[int, ...] = ()) -> li
         key: extra spawn key (a sweep passes its design point), so streams never overlap.
     """
     root = np.random.SeedSequence(int(master_seed), spawn_key=tuple(int(k) for k in key))
-    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in root.spawn(n)]
+    return [
+        int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in root.spawn(n)
+    ]
 
 
 def run_replication(
@@ -240,7 +242,10 @@ def collect(
     """Assemble per-run results into the scenario's tables."""
     timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
     summary = pd.DataFrame(
-        [{"policy": r.policy, "replication": r.replication, "seed": r.seed, **r.summary} for r in results]
+        [
+            {"policy": r.policy, "replication": r.replication, "seed": r.seed, **r.summary}
+            for r in results
+        ]
     )
     frames = [r.cohorts.assign(policy=r.policy) for r in results if not r.cohorts.empty]
     if frames:
@@ -256,7 +261,13 @@ def collect(
         cohorts = pd.DataFrame()
     ltv = pd.concat(
         [
-            pd.DataFrame({"policy": r.policy, "replication": r.replication, "expected_clv": r.lifetime_values})
+            pd.DataFrame(
+                {
+                    "policy": r.policy,
+                    "replication": r.replication,
+                    "expected_clv": r.lifetime_values,
+                }
+            )
             for r in results
         ],
         ignore_index=True,

@@ -108,8 +108,10 @@ def test_runs_under_mesa_batch_run():
 def paired_npv(scenario, seeds=range(4), policy=None, **controls) -> np.ndarray:
     scenario = with_controls(scenario, policy or next(iter(scenario.policies)), controls)
     return np.array(
-        [run_replication(scenario, policy or next(iter(scenario.policies)), s).summary["npv"]
-         for s in seeds]
+        [
+            run_replication(scenario, policy or next(iter(scenario.policies)), s).summary["npv"]
+            for s in seeds
+        ]
     )
 
 
@@ -135,9 +137,7 @@ def test_complaint_handling_recovers_failures():
         budget=30000,  # enough to handle ~80% of the ~780 failures a month
         extra_market={"firms": [{"name": "Solo", "failure_rate": 0.3, "cost_to_serve": 0.0}]},
     )
-    handled = apply_overrides(
-        base, {"policies.only.allocation": {"complaint_handling": 1.0}}
-    )
+    handled = apply_overrides(base, {"policies.only.allocation": {"complaint_handling": 1.0}})
     sat_without = focal_books(base, 1)["mean_satisfaction"].iloc[-1]
     sat_with = focal_books(handled, 1)["mean_satisfaction"].iloc[-1]
     assert sat_with > sat_without + 0.02

@@ -53,7 +53,9 @@ def test_discounted_lifetime_value_matches_formula():
     # Each customer's expected value in the model is the same formula.
     values = model.expected_values()[model.population.firm == 0]
     np.testing.assert_allclose(values, formula, rtol=1e-5)
-    assert expected_lifetime_value(np.array([margin]), np.array([p]), d)[0] == pytest.approx(formula)
+    assert expected_lifetime_value(np.array([margin]), np.array([p]), d)[0] == pytest.approx(
+        formula
+    )
 
 
 def test_heterogeneous_churn_raises_cohort_retention_by_selection():
