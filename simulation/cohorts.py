@@ -27,8 +27,9 @@ class CohortTracker:
         self.base_lost = np.zeros((periods + 1, periods + 1))
 
     def join(self, period: int, base_rates: np.ndarray) -> None:
-        """Record customers acquired in ``period`` (period 0 holds nobody: the initial
-        customers joined before the run and are not a cohort).
+        """Record customers acquired in ``period``.
+
+        Period 0 holds nobody: the initial customers joined before the run and are no cohort.
         """
         self.size[period] += len(base_rates)
         self.base_sum[period] += float(base_rates.sum(dtype=np.float64))

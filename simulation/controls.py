@@ -98,8 +98,10 @@ def resize_market(scenario: Scenario, customers: int) -> Scenario:
 
 
 def with_retention_share(scenario: Scenario, policy: str, share: float) -> Scenario:
-    """Set the share of ``policy``'s budget on retention levers, keeping proportions within
-    each group (a group with no spend yet gets the partnership level's mix).
+    """Set the share of ``policy``'s budget on retention levers.
+
+    Proportions within each group are kept; a group with no spend yet gets the partnership
+    level's mix.
     """
     if not 0.0 <= share <= 1.0:
         raise UserError(f"retention_share: {share!r} is not allowed: it must be between 0 and 1")

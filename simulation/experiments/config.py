@@ -304,6 +304,9 @@ def resolve(spec: ExperimentSpec, source: str, base_dir: Path) -> Experiment:
         ]
     if problems:
         raise ScenarioError(problems)
+    # The resolved spec names its policies and target, so that a sweep folder's copy of it
+    # says everything the report needs without the scenario.
+    spec = spec.model_copy(update={"policies": policies, "target": target})
     return Experiment(spec, source, scenario, policies, target, table, base_dir)
 
 
