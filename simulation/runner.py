@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
@@ -219,7 +220,8 @@ def _execute(
         outputs = map(_run_task, tasks)
         pool = None
     else:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        # spawn, not fork: forking a process that runs threads (Dask, a dashboard) can deadlock.
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
         outputs = pool.map(_run_task, tasks)
     try:
         for result in outputs:

@@ -90,19 +90,29 @@ def test_policies_meet_the_same_customers(small_scenario):
 
 
 def test_runs_under_mesa_batch_run():
+    import inspect
+
     import mesa
 
+    # Mesa 3.5 seeds batch runs with rng=[...]; 3.3 passes seeds through the parameters.
+    parameters = {"customers": 200, "periods": 6, "retention_share": [0.2, 0.8]}
+    if "rng" in inspect.signature(mesa.batch_run).parameters:
+        seeding = {"rng": [7]}
+    else:
+        seeding = {"iterations": 1}
+        parameters["rng"] = 7
     results = mesa.batch_run(
         RelationshipMarket,
-        parameters={"customers": 200, "periods": 6, "retention_share": [0.2, 0.8]},
-        iterations=1,
+        parameters=parameters,
         max_steps=6,
         number_processes=1,
         display_progress=False,
+        **seeding,
     )
     table = pd.DataFrame(results)
     assert set(table["retention_share"]) == {0.2, 0.8}
     assert table["focal_customers"].notna().all()
+    assert (table.groupby("retention_share")["Step"].max() >= 5).all()  # 3.3 counts from 0
 
 
 def paired_npv(scenario, seeds=range(4), policy=None, **controls) -> np.ndarray:
