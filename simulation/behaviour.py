@@ -51,9 +51,15 @@ def price_ratio(price: np.ndarray, reference: np.ndarray | float) -> np.ndarray:
     return np.maximum(ratio, MIN_PRICE_RATIO).astype(np.float32)
 
 
-def conversion(ratio: np.ndarray, sensitivity: np.ndarray) -> np.ndarray:
-    """Constant-elasticity response to price, capped at 1: ``min(1, ratio ** -sensitivity)``."""
-    return np.minimum(np.exp(-sensitivity * np.log(ratio)), 1.0)
+def conversion(ratio: np.ndarray, sensitivity: np.ndarray, base: float = 1.0) -> np.ndarray:
+    """Constant-elasticity response to price, capped at 1: ``min(1, base * ratio**-sensitivity)``.
+
+    Args:
+        ratio: price paid relative to the reference price.
+        sensitivity: price elasticity magnitude of each customer.
+        base: the share who buy at the reference price.
+    """
+    return np.minimum(base * np.exp(-sensitivity * np.log(ratio)), 1.0)
 
 
 def pick_column(weights: np.ndarray, u: np.ndarray) -> np.ndarray:

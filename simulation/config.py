@@ -187,6 +187,13 @@ class Behaviour(Strict):
         0.02, description="monthly rate at which lapsed customers come back into the market"
     )
     purchase_probability: Probability = Field(0.90, description="chance an active customer buys")
+    match_sd: NonNegative = Field(
+        0.10, description="sd of each customer's lasting fit with each firm (quality units)"
+    )
+    # Schmitt, Skiera & Van den Bulte (JM 2011): referred customers are more loyal.
+    referred_churn_multiplier: NonNegative = Field(
+        0.85, description="churn rate of referred customers relative to others"
+    )
 
 
 class TenureEffect(Strict):
@@ -231,21 +238,30 @@ class Network(Strict):
 
 # --------------------------------------------------------------------------- lever responses
 class AdvertisingResponse(Strict):
-    """Acquisition response to spend: ceiling x (1 - exp(-spend per prospect / scale))."""
+    """Advertising reach: ceiling x (1 - exp(-spend per prospect / scale)); some reached buy."""
 
-    # Blattberg & Deighton (HBR 1996): acquisition rate rises to a ceiling with spend.
-    ceiling: Probability = Field(0.03, description="most prospects won per month at any spend")
+    # Blattberg & Deighton (HBR 1996): acquisition rises to a ceiling with spend.
+    ceiling: Probability = Field(
+        0.30, description="largest share of prospects reached in a month, at any spend"
+    )
     spend_scale: Positive = Field(
-        3.0, description="spend per prospect per month reaching 63% of the ceiling"
+        1.0, description="spend per prospect per month reaching 63% of the ceiling"
+    )
+    conversion: Probability = Field(
+        0.08, description="share of reached prospects who buy at the reference price"
     )
 
 
 class WordOfMouth(Strict):
-    """Referral hazard per unit of exposure to a firm's promoters (the Bass q)."""
+    """Referrals: a hazard per unit of exposure to a firm's promoters (the Bass q)."""
 
     enabled: bool = True
-    # Bass q ~ 0.38 per year (Sultan, Farley & Lehmann 1990), ~0.03 per month.
-    rate: NonNegative = 0.30
+    # Bass q ~ 0.38 per year (Sultan, Farley & Lehmann 1990) is rate x conversion per year.
+    rate: NonNegative = Field(1.0, description="monthly referrals per unit of exposure")
+    # Kumar, Petersen & Leone (HBR 2007): 12% of referrals in telecom became customers.
+    conversion: Probability = Field(
+        0.25, description="share of referred prospects who buy at the reference price"
+    )
 
 
 class Contact(Strict):

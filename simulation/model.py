@@ -103,6 +103,7 @@ class RelationshipMarket(mesa.Model):
         self.firm_agents.sort(key=attrgetter("index"))
         self.firm_names = [f.name for f in self.firm_agents]
         self.population = draw_population(market, self.n_firms, self.rng)
+        self._rows = np.arange(market.customers)
         self.network = build_network(market.network, market.customers, self.rng)
         self.degree = None if self.network is None else np.maximum(degrees(self.network), 1)
         if customer_agents:
@@ -307,6 +308,9 @@ class RelationshipMarket(mesa.Model):
             log_rate += b.price_churn_weight * sensitivity * np.log(ratio)
         progress = np.minimum(pop.points / self.reward_threshold[firm], 1.0)
         log_rate -= self.switching_cost[firm] * progress * pop.response
+        if b.referred_churn_multiplier != 1.0:
+            referred = pop.origin == ORIGIN["referral"]
+            log_rate += np.log(max(b.referred_churn_multiplier, 1e-12)) * referred
         active = firm < f_none
         probability = np.where(active, bh.per_period(np.exp(log_rate), self.dt), 0.0).astype(
             np.float32
@@ -345,7 +349,8 @@ class RelationshipMarket(mesa.Model):
         if switching.size == 0:
             return destination
         ratio = bh.price_ratio(self.price[:f_none], self.config.market.reference_price)
-        attraction = self.quality[:f_none][None, :] * bh.conversion(
+        fit = self.quality[:f_none][None, :] + self.population.match[rows[switching]]
+        attraction = np.maximum(fit, 0.01) * bh.conversion(
             ratio[None, :], sensitivity[switching][:, None]
         )
         attraction[np.arange(switching.size), old[switching]] = 0.0
@@ -364,15 +369,19 @@ class RelationshipMarket(mesa.Model):
             return
         ad = m.responses.advertising
         spend = self._spend("advertising")
-        ad_rate = bh.advertising_rate(spend, prospect.size, self.dt, ad.ceiling, ad.spend_scale)
+        ad_reach = bh.advertising_rate(spend, prospect.size, self.dt, ad.ceiling, ad.spend_scale)
         self.tally["cost_advertising"][:f_none] += spend
         referral_rate = self.referral_rates(prospect)  # (prospects, firms)
         offer = bh.price_ratio(
             self.price[:f_none] * (1 - self.first_discount[:f_none]), m.reference_price
         )
-        buy = bh.conversion(offer[None, :], pop.price_sensitivity[prospect][:, None])
-        reach = ad_rate[None, :] + referral_rate
-        hazards = np.concatenate([ad_rate[None, :] * buy, referral_rate * buy], axis=1)
+        sensitivity = pop.price_sensitivity[prospect][:, None]
+        buy_ad = bh.conversion(offer[None, :], sensitivity, ad.conversion)
+        buy_referred = bh.conversion(
+            offer[None, :], sensitivity, m.responses.word_of_mouth.conversion
+        )
+        reach = ad_reach[None, :] + referral_rate
+        hazards = np.concatenate([ad_reach[None, :] * buy_ad, referral_rate * buy_referred], axis=1)
         p_buy = bh.per_period(hazards.sum(axis=1), self.dt)
         p_reach = bh.per_period(reach.sum(axis=1), self.dt)
         u = self.u[U_ACQUIRE, prospect]
@@ -481,6 +490,7 @@ class RelationshipMarket(mesa.Model):
         penalty = b.failure_penalty * (1 - b.forgiveness * pop.strength)
         experienced = (
             self.quality[firm]
+            + self.fit_with_own_firm()
             + b.quality_noise * self.noise
             - unrecovered * penalty
             - low_value * self.lever_quality_drop(firm)
@@ -506,6 +516,12 @@ class RelationshipMarket(mesa.Model):
         self.update_trust(active, target, thanked, personal, unrecovered)
         self.update_expectations(active, experienced)
         self.account_purchases(active, buys, years, low_value, member, accepted)
+
+    def fit_with_own_firm(self) -> np.ndarray:
+        """Each customer's lasting fit with its current firm (0 without a firm)."""
+        pop = self.population
+        column = np.minimum(pop.firm, self.n_firms - 1)
+        return np.where(pop.firm < self.n_firms, pop.match[self._rows, column], 0.0)
 
     def treat(self, lever: str, eligible: np.ndarray, row: int, unit_cost: float) -> np.ndarray:
         """Customers reached by a budget-funded lever this period."""

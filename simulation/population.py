@@ -59,6 +59,7 @@ class Population:
     transactional: np.ndarray
     channel: np.ndarray
     contact_tolerance: np.ndarray
+    match: np.ndarray  # (customers, firms): lasting fit of each customer with each firm
     units: np.ndarray
     base_churn_rate: np.ndarray
     # state
@@ -114,6 +115,7 @@ def draw_population(market: Market, n_firms: int, rng: np.random.Generator) -> P
         transactional=transactional,
         channel=channel,
         contact_tolerance=np.maximum(draw(traits.contact_tolerance, n, rng), 0.1),
+        match=(rng.standard_normal((n, n_firms), dtype=np.float32) * market.behaviour.match_sd),
         units=np.maximum(draw(traits.units, n, rng), 0),
         base_churn_rate=np.maximum(draw(traits.base_churn_rate, n, rng), 0),
         satisfaction=np.clip(draw(traits.satisfaction, n, rng), 0, 1),

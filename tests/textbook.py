@@ -98,8 +98,8 @@ def bass_market(customers: int, periods: int, p: float, q: float, period_months:
             },
             "responses": {
                 # ceiling x (1 - exp(-spend/scale)) -> ceiling: a monthly probability of 1-e^-p.
-                "advertising": {"ceiling": -math.expm1(-p), "spend_scale": 1e-9},
-                "word_of_mouth": {"enabled": True, "rate": q},
+                "advertising": {"ceiling": -math.expm1(-p), "spend_scale": 1e-9, "conversion": 1},
+                "word_of_mouth": {"enabled": True, "rate": q, "conversion": 1.0},
             },
         },
     )
