@@ -145,6 +145,7 @@ class Books:
     cost_per_acquired: float = float("nan")
     cost_per_retained: float = float("nan")
     mean_satisfaction: float = float("nan")
+    net_promoter_score: float = float("nan")
     stage_discovery: int = 0
     stage_evaluation: int = 0
     stage_purchase: int = 0

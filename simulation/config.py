@@ -161,6 +161,9 @@ class Behaviour(Strict):
     promoter_threshold: Probability = Field(
         0.80, description="satisfaction at or above which a customer recommends (NPS 9-10 of 10)"
     )
+    detractor_threshold: Probability = Field(
+        0.60, description="satisfaction below which a customer is a detractor (NPS 0-6 of 10)"
+    )
     churn_satisfaction_weight: NonNegative = Field(
         5.0, description="churn rate x exp(weight x (at_par - satisfaction))"
     )

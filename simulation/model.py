@@ -677,6 +677,11 @@ class RelationshipMarket(mesa.Model):
             pop.firm.astype(np.int64) * len(STAGE) + pop.stage, minlength=(f_none + 1) * len(STAGE)
         ).reshape(f_none + 1, len(STAGE))
         sat_sum = np.bincount(pop.firm, weights=pop.satisfaction, minlength=f_none + 1)
+        # Net promoter score: share of promoters minus share of detractors, in points.
+        loyalty_sign = (pop.satisfaction >= b.promoter_threshold).astype(np.int8) - (
+            pop.satisfaction < b.detractor_threshold
+        )
+        net_promoters = np.bincount(pop.firm, weights=loyalty_sign, minlength=f_none + 1)
         lapsed = pop.stage == STAGE["lapsed"]
         lapsed_by = np.bincount(pop.last_firm[lapsed], minlength=f_none + 1)
         evaluating = pop.stage == STAGE["evaluation"]
@@ -687,7 +692,9 @@ class RelationshipMarket(mesa.Model):
         for firm in self.firm_agents:
             i = firm.index
             books = self.firm_books(i, counts, total_customers, discount)
-            books.mean_satisfaction = float(sat_sum[i] / counts[i]) if counts[i] else float("nan")
+            if counts[i]:
+                books.mean_satisfaction = float(sat_sum[i] / counts[i])
+                books.net_promoter_score = float(100 * net_promoters[i] / counts[i])
             books.stage_discovery = discovery
             books.stage_evaluation = int(evaluating_by[i])
             books.stage_purchase = int(by_stage[i, STAGE["purchase"]])

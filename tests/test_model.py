@@ -13,7 +13,12 @@ from simulation.model import RelationshipMarket
 from simulation.runner import firm_timeseries, release, run_replication, run_scenario
 from simulation.scenarios import apply_overrides, load_scenario
 
-DOCUMENTED_NAN = {"cost_per_acquired", "cost_per_retained", "mean_satisfaction"}
+DOCUMENTED_NAN = {
+    "cost_per_acquired",
+    "cost_per_retained",
+    "mean_satisfaction",
+    "net_promoter_score",
+}
 
 
 def check_invariants(model: RelationshipMarket) -> None:
@@ -242,3 +247,34 @@ def test_retention_share_control_keeps_proportions():
     assert allocation.thank_you / allocation.loyalty == pytest.approx(
         before.thank_you / before.loyalty
     )
+
+
+def test_value_based_targeting_spends_retention_on_the_best_customers(small_scenario):
+    scenario = apply_overrides(
+        resize_market(small_scenario, 2000),
+        {
+            "policies.retention_focused.targeting": {
+                "by": "clv",
+                "top_share": 0.5,
+                "serve_cut_share": 0.2,
+                "serve_cut": 0.5,
+            }
+        },
+    )
+    model = RelationshipMarket(scenario, policy="retention_focused", rng=3, customer_agents=False)
+    for _ in range(3):
+        model.step()
+    active = model.population.firm < model.n_firms
+    targeted, low_value = model.value_segments(active)
+    mine = model.population.firm == 0
+    values = model.expected_values()
+    assert targeted[mine].mean() == pytest.approx(0.5, abs=0.02)
+    assert low_value[mine].mean() == pytest.approx(0.2, abs=0.02)
+    assert values[mine & targeted].min() >= values[mine & ~targeted].max()
+    assert not targeted[model.population.firm == 1].sum() < (model.population.firm == 1).sum()
+    # Cutting the cheapest fifth's service halves their cost to serve: service costs fall.
+    plain = apply_overrides(scenario, {"policies.retention_focused.targeting.serve_cut": 0.0})
+    cut = focal_books(scenario, 3, "retention_focused")["cost_service"].sum()
+    full = focal_books(plain, 3, "retention_focused")["cost_service"].sum()
+    assert cut < 0.97 * full
+    release(model)
