@@ -23,7 +23,14 @@ SUMMARY_KEYS: tuple[str, ...] = ("policy", "replication", "seed")
 """Key columns of ``summary.csv``; every other numeric column is an outcome."""
 
 LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {"cost_per_acquired", "cost_per_retained", "mean_churn_rate", "churned_total"}
+    {
+        "cost_per_acquired",
+        "cost_per_retained",
+        "mean_churn_rate",
+        "churned_total",
+        "acquisition_cost_total",
+        "retention_cost_total",
+    }
 )
 """Outcomes for which a policy is *better* when the value is lower."""
 

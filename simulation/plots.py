@@ -22,7 +22,7 @@ from matplotlib.colors import CenteredNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from simulation.analysis import (
     LOWER_IS_BETTER,
@@ -124,7 +124,9 @@ def _draw_over_time(
     for policy in policy_order(summary):
         rows = summary.loc[summary["policy"] == policy]
         color = colors[policy]
-        ax.plot(rows["period"], rows["mean"], color=color, lw=2, label=policy)
+        # A single period would draw a line of zero length: mark the point instead.
+        marker = "o" if len(rows) == 1 else None
+        ax.plot(rows["period"], rows["mean"], color=color, lw=2, marker=marker, label=policy)
         if (rows["high"] > rows["low"]).any():
             ax.fill_between(
                 rows["period"],
@@ -135,6 +137,8 @@ def _draw_over_time(
                 lw=0,
             )
         most = max(most, int(rows["n"].max()) if len(rows) else 0)
+    # Periods are whole numbers: no ticks at 2.5 months on short horizons.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return most
 
 
@@ -325,7 +329,9 @@ def plot_acquisition_channels(
     ax.grid(axis="y", alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     # Stacked bars read bottom-up; list the legend top-down to match.
-    ax.legend(handles[::-1], labels[::-1], title="channel", loc="best")
+    ax.legend(
+        handles[::-1], labels[::-1], title="channel", loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )
     return fig
 
 
@@ -357,7 +363,7 @@ def plot_lifecycle(
     mix = rows.groupby("period")[columns].mean().sort_index()
     periods = mix.index.to_numpy()
 
-    fig = _new_figure()
+    fig = _new_figure(_WIDE_FIGSIZE)
     ax = fig.add_subplot()
     labels = [label for _, label, _ in STAGES]
     stage_colors = [color for _, _, color in STAGES]
@@ -367,6 +373,8 @@ def plot_lifecycle(
             height = float(mix[column].iloc[0])
             ax.bar(periods, [height], bottom=bottom, color=color, label=label, width=0.6)
             bottom += height
+        ax.set_xticks(periods)
+        ax.set_xlim(periods[0] - 1.0, periods[0] + 1.0)
     else:
         ax.stackplot(
             periods,
@@ -375,6 +383,8 @@ def plot_lifecycle(
             colors=stage_colors,
         )
         ax.set_xlim(periods.min(), periods.max())
+    if len(periods) > 1:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(PERIOD_LABEL)
     ax.set_ylabel("people (prospects and customers)")
     replications = int(rows["replication"].nunique()) if "replication" in rows.columns else 1
@@ -510,7 +520,7 @@ def plot_lifetime_values(
         Line2D([], [], marker="D", ls="", mfc="white", mec="black", label="mean"),
     )
     handles.append(Patch(facecolor="none", edgecolor="black", label="box: quartiles; 5-95%"))
-    ax.legend(handles=handles, title="policy", loc="best")
+    ax.legend(handles=handles, title="policy", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -562,33 +572,25 @@ def plot_comparison(
     order = policy_order(rows)
     palette = _resolve_colors([baseline, *order], colors)
 
-    fig = _new_figure((8.0, max(2.6, 1.2 + 0.6 * len(order))))
+    fig = _new_figure((8.0, max(3.2, 1.8 + 0.7 * len(order))))
     ax = fig.add_subplot()
     # First policy at the top, as it reads in the tables.
     y = np.arange(len(order))[::-1]
+    ticks: list[str] = []
     for yi, policy in zip(y, order, strict=True):
         row = rows.loc[rows["policy"].astype(str) == policy].iloc[0]
         diff, low, high = float(row["difference"]), float(row["ci_low"]), float(row["ci_high"])
         xerr = None
         if np.isfinite(low) and np.isfinite(high):
             xerr = [[max(diff - low, 0.0)], [max(high - diff, 0.0)]]
-        ax.errorbar(
-            [diff], [yi], xerr=xerr, fmt="o", ms=8, color=palette[policy], capsize=5, lw=2
-        )
+        ax.errorbar([diff], [yi], xerr=xerr, fmt="o", ms=8, color=palette[policy], capsize=5, lw=2)
+        tick = policy
         if "share_better" in row.index and np.isfinite(row["share_better"]):
             n = f" of {int(row['n'])}" if "n" in row.index else ""
-            ax.annotate(
-                f"better in {row['share_better']:.0%}{n}",
-                xy=(1.0, yi),
-                xycoords=("axes fraction", "data"),
-                xytext=(-4, 8),
-                textcoords="offset points",
-                ha="right",
-                fontsize=8,
-                color="#444444",
-            )
+            tick += f"\nbetter in {row['share_better']:.0%}{n}"
+        ticks.append(tick)
     ax.axvline(0.0, color="black", ls="--", lw=1)
-    ax.set_yticks(y, order)
+    ax.set_yticks(y, ticks)
     ax.set_ylim(-0.7, len(order) - 0.3)
     unit = _outcome_unit(outcome)
     direction = " (lower is better)" if outcome in LOWER_IS_BETTER else ""
@@ -596,12 +598,15 @@ def plot_comparison(
     ax.set_ylabel("policy")
     ax.set_title(f"{outcome}: each policy against {baseline}, paired over replications")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(
+    # A figure legend below the plot keeps clear of the intervals however wide they are.
+    fig.legend(
         handles=[
             Line2D([], [], marker="o", color="#666666", label="mean difference, 95% CI"),
             Line2D([], [], color="black", ls="--", label=f"no difference from {baseline}"),
         ],
-        loc="best",
+        loc="outside lower center",
+        ncols=2,
+        frameon=False,
     )
     return fig
 
@@ -672,7 +677,7 @@ def plot_sensitivity_indices(
         )
     ax.axvline(0.0, color="black", lw=0.8)
     ax.set_yticks(y, factors)
-    ax.set_xlabel(xlabel + ("; bars: 95% CI" if method == "Sobol" else ""))
+    ax.set_xlabel(xlabel + "; whiskers: confidence interval (*_conf)")
     ax.set_ylabel("factor")
     ax.set_title(title or f"{method} sensitivity of {output}")
     ax.grid(axis="x", alpha=0.3)

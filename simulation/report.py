@@ -9,6 +9,7 @@ Tables and figures follow for readers who want the detail.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -62,7 +63,14 @@ def _decimals(magnitude: float) -> int:
     return min(6, 1 - math.floor(math.log10(magnitude)))
 
 
-def format_number(value: Any, kind: str = "number", *, signed: bool = False) -> str:
+def _percent_places(percent: float) -> int:
+    """Decimals of a percentage: 31.3%, 2.12%, 0.074%."""
+    return 1 if percent >= 10 else _decimals(percent)
+
+
+def format_number(
+    value: Any, kind: str = "number", *, signed: bool = False, places: int | None = None
+) -> str:
     """Format a number for people: thousands separators, about two significant decimals.
 
     Args:
@@ -70,6 +78,8 @@ def format_number(value: Any, kind: str = "number", *, signed: bool = False) -> 
         kind: ``"money"``, ``"count"`` or ``"number"`` (plain), or ``"percent"`` for a share
             given as a fraction (0.023 prints as ``2.3%``).
         signed: print a ``+`` before positive values (for differences).
+        places: decimals to show (of the percentage for ``"percent"``); by default chosen
+            from the magnitude.
 
     Returns:
         The formatted number.
@@ -84,11 +94,10 @@ def format_number(value: Any, kind: str = "number", *, signed: bool = False) -> 
     if kind == "percent":
         x *= 100.0
         suffix = "%"
-        places = 1 if abs(x) >= 1 else _decimals(abs(x))
-    elif kind == "count" and x == round(x):
-        places = 0
-    else:
-        places = _decimals(abs(x))
+        if places is None:
+            places = _percent_places(abs(x))
+    elif places is None:
+        places = 0 if kind == "count" and x == round(x) else _decimals(abs(x))
     text = f"{x:,.{places}f}"
     if float(text.replace(",", "")) == 0.0:
         text = f"{0.0:.{places}f}"  # no "-0"
@@ -117,18 +126,42 @@ def _kind(outcome: str) -> str:
     return "money"
 
 
+def _places(magnitude: float, kind: str) -> int:
+    """Decimals :func:`format_number` would choose for a number of this size."""
+    if kind == "percent":
+        return _percent_places(magnitude * 100.0)
+    return _decimals(magnitude)
+
+
 def _mean_pm(values: pd.Series, kind: str) -> str:
     mean, low, high = mean_ci(pd.to_numeric(values, errors="coerce").to_numpy(float))
     if not math.isfinite(mean):
         return _DASH
     half = (high - low) / 2.0
-    if half > 0:
-        return f"{format_number(mean, kind)} ± {format_number(half, kind)}"
-    return format_number(mean, kind)
+    if half <= 0:
+        return format_number(mean, kind)
+    # Mean and half-width share their decimals: no more than either needs (1,210 ± 12).
+    places = min(_places(abs(mean), kind), _places(half, kind))
+    if round(half, places + (2 if kind == "percent" else 0)) == 0:
+        places = _places(half, kind)
+    return (
+        f"{format_number(mean, kind, places=places)} ± {format_number(half, kind, places=places)}"
+    )
 
 
 def _interval(low: float, high: float, kind: str) -> str:
-    return f"{format_number(low, kind, signed=True)} to {format_number(high, kind, signed=True)}"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return _DASH
+    # Both ends get the precision of the interval's width, so that an end near 0 keeps its
+    # sign and digits ("-25 to +2,108", "-0.12% to +0.13%").
+    places = _places(max((high - low) / 2.0, 0.0), kind)
+    lo = format_number(low, kind, signed=True, places=places)
+    hi = format_number(high, kind, signed=True, places=places)
+    return f"{lo} to {hi}"
+
+
+def _share(value: float) -> str:
+    return f"{value:.0%}" if math.isfinite(value) else _DASH
 
 
 def _p_value(p: float) -> str:
@@ -152,13 +185,19 @@ def _winner(summary: pd.DataFrame) -> str:
 
 
 def _needed_replications(n: int, difference: float, low: float, high: float) -> int | None:
-    """Replications at which an interval this wide would just exclude a difference this big."""
+    """Replications giving an 80% chance that the interval excludes 0, if the difference is real.
+
+    The half-width shrinks as 1/sqrt(n). Shrinking it just below the difference would exclude
+    0 only half of the time; the usual power calculation asks for (z_0.975 + z_0.8) standard
+    errors between the difference and 0 instead of z_0.975.
+    """
     half = (high - low) / 2.0
     if n < 2 or difference == 0 or not math.isfinite(half) or half <= 0:
         return None
-    # The half-width shrinks as 1/sqrt(n); rounded up to a multiple of 10 for a plain advice.
-    needed = n * (half / abs(difference)) ** 2
-    return int(math.ceil(needed / 10.0) * 10)
+    z_alpha, z_power = 1.959964, 0.841621
+    needed = n * (half / abs(difference)) ** 2 * ((z_alpha + z_power) / z_alpha) ** 2
+    # Rounded up to a multiple of 10: this is advice, not a measurement.
+    return max(n + 10, int(math.ceil(needed / 10.0) * 10))
 
 
 def _answer(summary: pd.DataFrame, baseline: str, replications: int) -> list[str]:
@@ -201,9 +240,7 @@ def _answer(summary: pd.DataFrame, baseline: str, replications: int) -> list[str
             unclear.append((other, result))
         share = result["share_better"]
         share_text = (
-            f"{round(share * n)} of {n} ({format_number(share, 'percent')})"
-            if math.isfinite(share)
-            else _DASH
+            f"{round(share * n)} of {n} ({_share(share)})" if math.isfinite(share) else _DASH
         )
         ci_text = _interval(result["ci_low"], result["ci_high"], "money") if n >= 2 else _DASH
         # Relative to the other policy's mean NPV: "the winner earns x% more than the other".
@@ -217,7 +254,9 @@ def _answer(summary: pd.DataFrame, baseline: str, replications: int) -> list[str
     return lines
 
 
-def _verdict(winner: str, unclear: list[tuple[str, dict[str, Any]]], replications: int) -> list[str]:
+def _verdict(
+    winner: str, unclear: list[tuple[str, dict[str, Any]]], replications: int
+) -> list[str]:
     if not unclear:
         return [
             f"**How sure:** at 95% confidence `{winner}` beats every other policy on NPV "
@@ -238,8 +277,8 @@ def _verdict(winner: str, unclear: list[tuple[str, dict[str, Any]]], replication
         if needed is not None:
             advice.append(needed)
     more = (
-        f" If the difference stays this size, about {max(advice):,} replications would make "
-        "the interval exclude 0."
+        f" If the true difference is as large as the one measured, about {max(advice):,} "
+        "replications would give an 80% chance that the interval excludes 0."
         if advice
         else ""
     )
@@ -319,20 +358,24 @@ def _comparison_table(comparison: pd.DataFrame, baseline: str) -> list[str]:
             f"| {format_number(row.difference, kind, signed=True)} "
             f"| {_interval(row.ci_low, row.ci_high, kind)} "
             f"| {format_number(row.relative_difference, 'percent', signed=True)} "
-            f"| {_p_value(row.p_value)} | {format_number(row.share_better, 'percent')} "
+            f"| {_p_value(row.p_value)} | {_share(row.share_better)} "
             f"| {int(row.n)} |"
         )
     return lines
 
 
+def _caption(name: str) -> str:
+    """A file stem such as ``cohort_survival`` as a caption; written captions are kept."""
+    if re.fullmatch(r"[a-z0-9_]+", name):
+        return name.replace("_", " ").capitalize()
+    return name
+
+
 def _figures(plot_files: Mapping[str, str] | Sequence[str]) -> list[str]:
     if isinstance(plot_files, Mapping):
-        items = [(str(caption), str(path)) for caption, path in plot_files.items()]
+        items = [(_caption(str(caption)), str(path)) for caption, path in plot_files.items()]
     else:
-        items = [
-            (PurePath(str(path)).stem.replace("_", " ").capitalize(), str(path))
-            for path in plot_files
-        ]
+        items = [(_caption(PurePath(str(path)).stem), str(path)) for path in plot_files]
     if not items:
         return []
     lines = ["## Figures", ""]

@@ -182,7 +182,8 @@ def check_readable(fig: Figure, *, legend: bool = True) -> None:
         if ax.get_xlabel() == "" and ax.get_ylabel() == "":
             pytest.fail(f"unlabelled panel {ax.get_title()!r}")
     if legend:
-        assert any(ax.get_legend() is not None for ax in axes), "no legend"
+        has_legend = bool(fig.legends) or any(ax.get_legend() is not None for ax in axes)
+        assert has_legend, "no legend"
     # Drawing catches errors that only appear at render time (layout, contour labels).
     fig.savefig(io.BytesIO(), format="png", dpi=40)
     plt.close(fig)
@@ -352,6 +353,13 @@ def test_lifecycle_for_a_named_policy(timeseries: pd.DataFrame) -> None:
         plots.plot_lifecycle(timeseries, policy="nope")
 
 
+def test_over_time_with_a_single_period() -> None:
+    table = make_timeseries(policies=("only",), replications=1, periods=1, seed=9)
+    fig = plots.plot_customers(table)
+    assert fig.axes[0].get_lines()[0].get_marker() == "o"
+    check_readable(fig)
+
+
 @pytest.mark.parametrize("periods", [1, 2, 3])
 def test_lifecycle_with_one_replication_one_policy_few_periods(periods: int) -> None:
     table = make_timeseries(policies=("only",), replications=1, periods=periods, seed=9)
@@ -400,12 +408,16 @@ def test_comparison_forest_plot() -> None:
     comparison = make_comparison()
     fig = plots.plot_comparison(comparison)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(POLICIES[1:])
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert [t.split("\n")[0] for t in ticks] == list(POLICIES[1:])
+    assert all("better in 70% of 20" in t for t in ticks)
     assert POLICIES[0] in ax.get_xlabel()
     assert "currency units" in ax.get_xlabel()
     # The zero line is drawn.
     assert any(
-        np.allclose(line.get_xdata(), 0.0) for line in ax.get_lines() if line.get_linestyle() == "--"
+        np.allclose(line.get_xdata(), 0.0)
+        for line in ax.get_lines()
+        if line.get_linestyle() == "--"
     )
     check_readable(fig)
     churn = plots.plot_comparison(comparison, outcome="mean_churn_rate")
