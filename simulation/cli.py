@@ -6,8 +6,13 @@ traceback; nothing is written before the input has been validated.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,17 +89,27 @@ def run(
     n = replications or loaded.replications
     total = n * len(loaded.policies)
     started = res.now()
-    with _progress(quiet) as progress:
-        task = progress.add_task(f"{loaded.name}", total=total)
-        results = run_scenario(
-            loaded,
-            replications=replications,
-            seed=seed,
-            jobs=jobs,
-            on_result=lambda _: progress.advance(task),
+    try:
+        with _progress(quiet) as progress:
+            task = progress.add_task(f"{loaded.name}", total=total)
+            results = run_scenario(
+                loaded,
+                replications=replications,
+                seed=seed,
+                jobs=jobs,
+                on_result=lambda _: progress.advance(task),
+            )
+        timing = res.RunTiming(started=started, finished=res.now(), jobs=jobs)
+        folder = res.write_run(results, target, timing, overwrite=overwrite)
+    except KeyboardInterrupt:
+        # Results are moved into place only when complete, so the target is as it was.
+        err.print(
+            f"interrupted: nothing partial was written to {target} "
+            "(results are moved into place only when complete)",
+            highlight=False,
+            soft_wrap=True,
         )
-    timing = res.RunTiming(started=started, finished=res.now(), jobs=jobs)
-    folder = res.write_run(results, target, timing, overwrite=overwrite)
+        raise typer.Exit(130) from None
     if not quiet:
         _print_summary(results)
     out.print(f"Results: {folder}/  (report: {folder / 'report.md'})")
@@ -113,34 +128,48 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
+def _short_money(value: float, signed: bool = False) -> str:
+    """Money in a few characters: 6.05M, 12k, 950."""
+    from simulation.report import format_number
+
+    if value != value:  # NaN
+        return "–"
+    sign = "+" if signed and value > 0 else ""
+    size = abs(value)
+    if size >= 1e6:
+        return f"{sign}{value / 1e6:.2f}M"
+    if size >= 1e4:
+        return f"{sign}{value / 1e3:.0f}k"
+    return format_number(value, "money", signed=signed)
+
+
 def _print_summary(results: Any) -> None:
     from simulation.report import format_number, summary_rows_for_console
 
     rows = summary_rows_for_console(results.summary, results.comparison)
     n = len(results.seeds)
     table = Table(title=f"{results.scenario.name}: focal firm, {n} paired replications")
-    for column in ("policy", "NPV (mean)", "95% CI", "vs baseline", "95% CI of difference"):
-        table.add_column(column, justify="left" if column == "policy" else "right")
-    table.add_column("final customers", justify="right")
-    table.add_column("churn / period", justify="right")
+    table.add_column("policy")
+    table.add_column("NPV [95% CI]", justify="right")
+    table.add_column("vs baseline [95% CI]", justify="right")
+    table.add_column("churn", justify="right")
     for row in rows:
-        name = row["policy"] + (" (baseline)" if row["baseline"] else "")
+        name = row["policy"] + (" (base)" if row["baseline"] else "")
         name = f"[bold green]{name} ★[/]" if row["winner"] else name
-        table.add_row(
-            name,
-            format_number(row["npv_mean"], "money"),
-            f"{format_number(row['npv_ci_low'], 'money')} to "
-            f"{format_number(row['npv_ci_high'], 'money')}",
-            format_number(row["npv_difference"], "money", signed=True),
-            f"{format_number(row['npv_difference_ci_low'], 'money', signed=True)} to "
-            f"{format_number(row['npv_difference_ci_high'], 'money', signed=True)}"
-            if not row["baseline"]
-            else "",
-            format_number(row["final_customers"], "count"),
-            format_number(row["churn_pct"] / 100, "percent"),
+        npv = (
+            f"{_short_money(row['npv_mean'])} [{_short_money(row['npv_ci_low'])}, "
+            f"{_short_money(row['npv_ci_high'])}]"
         )
+        diff = (
+            ""
+            if row["baseline"]
+            else f"{_short_money(row['npv_difference'], True)} "
+            f"[{_short_money(row['npv_difference_ci_low'], True)}, "
+            f"{_short_money(row['npv_difference_ci_high'], True)}]"
+        )
+        table.add_row(name, npv, diff, format_number(row["churn_pct"] / 100, "percent"))
     out.print(table)
-    out.print("★ highest mean NPV (discounted profit). Details in report.md.")
+    out.print("★ highest mean NPV (discounted profit); churn is per period. See report.md.")
 
 
 @app.command()
@@ -206,19 +235,60 @@ def _register_experiments() -> None:
 _register_experiments()
 
 
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception ``name`` and, when typer ships its own copy of click, that copy's.
+
+    Typer 0.2x vendors click; its usage errors are not click's, and a handler for click's
+    alone lets a mistyped option end in a traceback.
+    """
+    found: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    with contextlib.suppress(ImportError):
+        vendored = importlib.import_module("typer._click.exceptions")
+        found += [getattr(vendored, name)] if hasattr(vendored, name) else []
+    if name == "Abort":
+        found.append(typer.Abort)
+    return tuple(dict.fromkeys(found))
+
+
+USAGE_ERRORS = _click_errors("UsageError")
+ABORTS = _click_errors("Abort")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM (``kill``) like Ctrl-C while a command runs.
+
+    Python ends at once on SIGTERM, skipping every ``finally``; raising KeyboardInterrupt
+    instead lets a run remove its staging folder and say what happened.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command line, turning user mistakes into exit status 2."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
-        code = app(args=argv, standalone_mode=False)
+        with sigterm_as_interrupt():
+            code = app(args=argv, standalone_mode=False)
     except UserError as exc:
         for line in exc.problems:
             err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
         return UserError.exit_code
-    except click.exceptions.UsageError as exc:
-        exc.show()
+    except USAGE_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
         return 2
-    except click.exceptions.Abort:
+    except ABORTS:
         err.print("interrupted")
         return 130
     except KeyboardInterrupt:

@@ -12,9 +12,11 @@ probability with ``1 - exp(-rate * dt)`` where ``dt = market.period_months``.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -29,9 +31,40 @@ LEVELS = ("basic", "reactive", "accountable", "proactive", "partnership")
 
 
 class Strict(BaseModel):
-    """Base for every schema block: unknown keys are errors."""
+    """Base for every schema block: unknown keys are errors, and so are NaN and infinity.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    YAML reads ``.nan`` and ``.inf`` as numbers; in a scenario they are always a mistake and
+    would otherwise run into NaN results or a traceback.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_yes_no_for_numbers(cls, data: Any) -> Any:
+        # pydantic reads true/false (and YAML's yes/no/on/off) as 1/0 in a number field, so
+        # `customers: yes` would run a one-customer market without a word.
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(value, bool) else None
+                kinds = _plain_types(field.annotation) if field is not None else set()
+                if bool not in kinds and kinds & {int, float}:
+                    raise PydanticCustomError(
+                        "yes_no_for_number",
+                        "{key}: {value} is a yes/no value; a number is needed",
+                        {"key": key, "value": value},
+                    )
+        return data
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The types an annotation admits, through unions and ``Annotated``."""
+    if get_origin(annotation) is Annotated:
+        return _plain_types(get_args(annotation)[0])
+    args = get_args(annotation)
+    if args and get_origin(annotation) in (Union, UnionType):
+        return set().union(*(_plain_types(a) for a in args))
+    return {annotation}
 
 
 # --------------------------------------------------------------------------- distributions
@@ -53,6 +86,8 @@ class Uniform(Strict):
     def _ordered(self) -> Uniform:
         if self.high < self.low:
             raise ValueError(f"high ({self.high}) must be at least low ({self.low})")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"high - low ({self.high} - {self.low}) is too large")
         return self
 
 
@@ -62,8 +97,17 @@ class Normal(Strict):
     dist: Literal["normal"]
     mean: float
     sd: NonNegative
-    low: float = -math.inf
-    high: float = math.inf
+    # Unbounded by default, so infinite bounds are allowed here (NaN is not).
+    low: Annotated[float, Field(allow_inf_nan=True)] = -math.inf
+    high: Annotated[float, Field(allow_inf_nan=True)] = math.inf
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Normal:
+        if math.isnan(self.low) or math.isnan(self.high):
+            raise ValueError("low and high must be numbers (or -.inf and .inf), not NaN")
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be at least low ({self.low})")
+        return self
 
 
 class Beta(Strict):
@@ -226,6 +270,16 @@ class TenureEffects(Strict):
     expectations: TenureEffect = Field(
         TenureEffect(size=0.02), description="rise of expectation per year of tenure"
     )
+
+    @model_validator(mode="after")
+    def _cost_falls_at_most_to_zero(self) -> TenureEffects:
+        # A fall above 1 (100%) would make the cost to serve negative: serving would pay.
+        if self.cost_to_serve.size > 1:
+            raise ValueError(
+                f"cost_to_serve.size {self.cost_to_serve.size} is a fall of more than 100%; "
+                "it must be between 0 and 1"
+            )
+        return self
 
 
 class Network(Strict):

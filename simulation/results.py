@@ -7,13 +7,15 @@ folder or nothing (a stale ``.name.partial-*`` folder is clearly not a result).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -96,8 +98,9 @@ def write_run(
     staging.mkdir()
     try:
         _write_tables(results, staging)
-        _write_manifest(results, staging, timing)
         _write_report(results, staging, timing.wall_seconds)
+        # The manifest ("complete": true) goes last: a folder that has one has every file.
+        _write_manifest(results, staging, timing)
         _move_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -184,11 +187,34 @@ def _move_into_place(staging: Path, out: Path) -> None:
     """Swap the finished folder in; an older result is removed only once the new one is in."""
     if out.exists():
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-        os.replace(staging, out)
+        # Ctrl-C or kill between the two renames would leave no folder at ``out`` and delete
+        # the new one with the staging folder: hold both signals until the swap is done.
+        with _signals_held():
+            os.replace(out, old)
+            os.replace(staging, out)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, out)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Delay SIGINT and SIGTERM until the block ends (where the platform allows it)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def is_staging(folder: Path) -> bool:
+    """Whether ``folder`` is the temporary folder of an unfinished or replaced run."""
+    name = folder.name
+    return name.startswith(".") and (".partial-" in name or ".old-" in name)
 
 
 def load_run(folder: Path) -> ScenarioResults:
@@ -197,6 +223,11 @@ def load_run(folder: Path) -> ScenarioResults:
     Raises:
         UserError: the folder is not a complete run.
     """
+    if is_staging(folder):
+        raise UserError(
+            f"{folder}: the temporary folder of a run that was stopped or replaced, not a "
+            "result; delete it and run the scenario again"
+        )
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise UserError(f"{folder}: not a results folder (no manifest.json)")

@@ -38,6 +38,36 @@ def resolve_path(name: str | Path) -> Path:
     raise ScenarioError(f"{name}: no such file (bundled scenarios: {known})")
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    Plain PyYAML keeps the last of two equal keys, so a setting edited in one place and
+    left in another would silently lose one of them.
+    """
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, raising a ConstructorError at the second of two equal keys."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *anchor` merges may be overridden on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"found duplicate key {key!r}; give each setting once",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping.
 
@@ -51,7 +81,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -118,6 +148,13 @@ def format_validation_error(exc: ValidationError, source: str, data: Any) -> lis
             continue
         if err["type"] == "missing":
             lines.append(f"{source}: {path}: required field is missing")
+            continue
+        if err["type"] == "yes_no_for_number":  # raised for one key of a block (config.Strict)
+            key, value = err["ctx"]["key"], err["ctx"]["value"]
+            where = key if path == "(top level)" else f"{path}.{key}"
+            lines.append(
+                f"{source}: {where}: {value} is not allowed: a number is needed, not yes/no"
+            )
             continue
         value = err.get("input")
         shown = _short(value)

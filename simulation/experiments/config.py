@@ -172,6 +172,13 @@ class ExperimentSpec(_Strict):
     scenario: Annotated[str, Field(min_length=1)] = Field(
         description="a scenario file (relative to the experiment file) or a bundled name"
     )
+    customers: Annotated[int, Field(ge=1, le=50_000_000)] | None = Field(
+        None,
+        description=(
+            "resize the market, scaling every budget so that spend per customer is unchanged "
+            "(applied before overrides)"
+        ),
+    )
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="fixed changes to the scenario, by dotted path"
     )
@@ -307,7 +314,9 @@ def resolve(spec: ExperimentSpec, source: str, base_dir: Path) -> Experiment:
     # The resolved spec names its policies and target, so that a sweep folder's copy of it
     # says everything the report needs without the scenario.
     spec = spec.model_copy(update={"policies": policies, "target": target})
-    return Experiment(spec, source, scenario, policies, target, table, base_dir)
+    experiment = Experiment(spec, source, scenario, policies, target, table, base_dir)
+    check_table_rows(experiment)
+    return experiment
 
 
 def _base_scenario(spec: ExperimentSpec, source: str, base_dir: Path) -> Scenario:
@@ -317,6 +326,10 @@ def _base_scenario(spec: ExperimentSpec, source: str, base_dir: Path) -> Scenari
     except ScenarioError as exc:
         raise ScenarioError(f"{source}: scenario: {spec.scenario!r}: {exc.problems[0]}") from None
     scenario = load_scenario(path)
+    if spec.customers is not None:
+        from simulation.controls import resize_market
+
+        scenario = resize_market(scenario, spec.customers)
     if spec.overrides:
         try:
             scenario = apply_overrides(scenario, spec.overrides, source=f"{source}: overrides")
@@ -341,6 +354,8 @@ def _check_factors(spec: ExperimentSpec, scenario: Scenario, source: str) -> lis
         except KeyError as exc:
             problems.append(f"{where}.path: {factor.path!r} is not allowed: {exc.args[0]}")
             continue
+        if spec.design.kind == "table":
+            continue  # every row is checked on its own, so that errors can name the row
         for value, what in _probe_values(factor):
             try:
                 apply_overrides(scenario, {factor.path: value}, source="")
@@ -382,8 +397,11 @@ def _check_outcomes(spec: ExperimentSpec, source: str) -> list[str]:
 def _resolve_target(
     spec: ExperimentSpec, policies: list[str], source: str
 ) -> tuple[Target, list[str]]:
-    """Fill in the target: by default the first outcome, and with exactly two policies the
-    paired difference second minus first (the usual 'does the alternative pay?' question)."""
+    """Fill in the target's policy and baseline.
+
+    By default the target is the first outcome and, with exactly two policies, the paired
+    difference second minus first (the usual 'does the alternative pay?' question).
+    """
     given = spec.target or Target(outcome=spec.outcomes[0])
     problems = []
     if given.outcome not in SUMMARY_OUTCOMES:
@@ -413,8 +431,13 @@ def _resolve_target(
 def _read_table(
     spec: ExperimentSpec, source: str, base_dir: Path
 ) -> tuple[ExperimentSpec, pd.DataFrame]:
-    """Read a table design; its columns are factor names (or dotted paths when no factors
-    are listed). Returns the spec with factors filled in from the table, and the table."""
+    """Read a table design and fill in the factors from it.
+
+    The columns are factor names, or dotted paths when no factors are listed.
+
+    Returns:
+        The spec with each factor's values taken from the table, and the table.
+    """
     assert spec.design.file is not None
     path = Path(spec.design.file)
     path = path if path.is_absolute() else base_dir / path
@@ -425,7 +448,9 @@ def _read_table(
         raise ScenarioError(f"{where}: {spec.design.file!r} is not allowed: no such file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise ScenarioError(f"{where}: {spec.design.file!r}: not a readable CSV: {reason}") from None
+        raise ScenarioError(
+            f"{where}: {spec.design.file!r}: not a readable CSV: {reason}"
+        ) from None
     if table.empty:
         raise ScenarioError(f"{where}: {spec.design.file!r} is not allowed: it has no rows")
     columns = [str(c) for c in table.columns]
@@ -518,6 +543,9 @@ def _format_errors(exc: ValidationError, source: str) -> list[str]:
             lines.append(f"{source}: {path}: unknown key; allowed keys: {', '.join(allowed)}")
         elif err["type"] == "missing":
             lines.append(f"{source}: {path}: required field is missing")
+        elif isinstance(err.get("input"), dict):
+            # A rule across a block's fields: its message names the fields and values.
+            lines.append(f"{source}: {path}: {msg}")
         else:
             shown = repr(err.get("input"))
             shown = shown if len(shown) <= 60 else shown[:57] + "..."

@@ -1,0 +1,155 @@
+"""The ``relsim sweep`` and ``relsim report`` commands (registered by ``simulation.cli``).
+
+Exit status: 0 when every run succeeded; 1 when some runs failed (the rest are done and the
+report is written); 2 for a mistake in the input (nothing written); 130 when interrupted
+(the runs done are kept and the folder is marked incomplete: run the command again).
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from simulation.errors import UserError
+from simulation.experiments.executors import default_jobs
+
+err = Console(stderr=True)
+out = Console()
+
+
+class ExecutorKind(enum.StrEnum):
+    """Where the runs go."""
+
+    process = "process"
+    dask = "dask"
+
+
+def default_out(name: str) -> Path:
+    """Where a sweep writes by default: ``results/sweeps/<experiment name>``."""
+    return Path("results") / "sweeps" / name
+
+
+def sweep(
+    experiment: Annotated[Path, typer.Argument(help="Experiment file (YAML).", show_default=False)],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Sweep folder (default results/sweeps/<experiment name>)."),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Worker processes (1: in this process).")
+    ] = default_jobs(),
+    executor: Annotated[
+        ExecutorKind, typer.Option("--executor", help="Process pool or Dask cluster.")
+    ] = ExecutorKind.process,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a sweep folder of another experiment.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a parameter sweep, Monte Carlo or sensitivity study, and write its report.
+
+    An interrupted sweep resumes where it stopped when the same command is run again.
+    """
+    from simulation.experiments import load_experiment, run_sweep
+    from simulation.experiments.designs import design_size
+
+    loaded = load_experiment(experiment)
+    target = out_dir or default_out(loaded.name)
+    n_points = design_size(loaded.spec, None if loaded.table is None else len(loaded.table))
+    if not quiet:
+        policies = len(loaded.policies)
+        where = scheduler or executor.value
+        err.print(
+            f"[bold]{loaded.name}[/]: {n_points:,} design points x {loaded.spec.replications} "
+            f"replications x {policies} policies"
+            + (" (more replications where the CI is wide)" if loaded.spec.precision else "")
+            + f"; {where} with {'the cluster' if scheduler else jobs} workers; into {target}/",
+            highlight=False,
+            soft_wrap=True,
+        )
+    summary = run_sweep(
+        loaded,
+        target,
+        jobs=jobs,
+        executor=executor.value,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        progress=not quiet,
+        console=err,
+    )
+    per_sim = summary.simulation_seconds / summary.simulations if summary.simulations else 0.0
+    line = (
+        f"{summary.done:,} runs in {summary.seconds:.1f} s "
+        f"({per_sim:.3f} s per simulation, {summary.workers} {summary.executor} workers)"
+    )
+    if summary.skipped:
+        line += f"; skipped {summary.skipped:,} runs already done"
+    out.print(line, highlight=False, soft_wrap=True)
+    if summary.failed:
+        out.print(
+            f"[red]{summary.failed:,} runs failed[/]: errors in {summary.errors_dir}/ "
+            f"(one line each in {summary.out / 'errors.csv'}); the other runs are done. "
+            "Run the command again to retry them.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if summary.report is not None:
+        out.print(f"Report: {summary.report}", highlight=False, soft_wrap=True)
+    if summary.interrupted:
+        err.print(
+            f"[yellow]{summary.message}[/]: {summary.done + summary.skipped:,} runs are on disk "
+            f"in {summary.out}/ (marked incomplete); run the same command again to resume.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def report(
+    directory: Annotated[
+        Path, typer.Argument(help="A sweep folder (or a run folder).", show_default=False)
+    ],
+) -> None:
+    """Rebuild the report of a sweep, finished or partial (or of a run folder)."""
+    from simulation.experiments.report import build_report, sweep_status
+    from simulation.experiments.store import SweepStore
+
+    if not directory.is_dir():
+        raise UserError(f"{directory}: no such folder")
+    store = SweepStore(directory)
+    if not store.is_sweep():
+        if (directory / "summary.csv").is_file() and (directory / "scenario.yaml").is_file():
+            try:
+                from simulation.results import rebuild_run_report
+            except ImportError:
+                raise UserError(
+                    f"{directory}: a run folder, and this relsim cannot re-report it"
+                ) from None
+            path = rebuild_run_report(directory)
+            out.print(f"Report: {path}", highlight=False, soft_wrap=True)
+            return
+        raise UserError(
+            f"{directory}: not a sweep folder (no manifest.json written by relsim sweep) "
+            "nor a run folder (summary.csv and scenario.yaml)"
+        )
+    path = build_report(directory)
+    status = sweep_status(directory)
+    if not status["complete"]:
+        err.print(
+            f"[yellow]partial sweep[/]: {status['on_disk']:,} of {status['planned']:,} planned "
+            f"runs are on disk and {status['failed']:,} failed; the report covers the runs "
+            "done. Run the same relsim sweep command again to finish it.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(f"Report: {path}", highlight=False, soft_wrap=True)
