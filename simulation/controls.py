@@ -13,6 +13,9 @@ from simulation.config import ACQUISITION_LEVERS, LEVEL_ALLOCATIONS, RETENTION_L
 from simulation.errors import UserError
 from simulation.scenarios import DEFAULT_SCENARIO, apply_overrides, load_scenario
 
+# Budget share a loyalty programme gets when switched on in a policy that had none.
+LOYALTY_SHARE = 0.10
+
 SHORTCUTS = {
     "customers": "resize the market (budgets scale with it)",
     "periods": "market.periods",
@@ -40,6 +43,8 @@ def configure(
     Raises:
         UserError: an unknown policy, control or path, or a value the schema refuses.
     """
+    if type(scenario).__module__.startswith("mesa."):
+        scenario = None  # Mesa 3.5 hands its own (empty) Scenario object back on reset
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario or DEFAULT_SCENARIO)
     name = policy or next(iter(scenario.policies))
@@ -78,8 +83,11 @@ def with_controls(scenario: Scenario, policy: str, controls: Mapping[str, Any]) 
         paths["market.responses.word_of_mouth.enabled"] = bool(controls["word_of_mouth"])
     if paths:
         scenario = apply_overrides(scenario, paths, source="controls")
-    if "loyalty" in controls and not controls["loyalty"]:
-        scenario = _move_share(scenario, policy, "loyalty")
+    if "loyalty" in controls:
+        if controls["loyalty"]:
+            scenario = _add_share(scenario, policy, "loyalty", LOYALTY_SHARE)
+        else:
+            scenario = _move_share(scenario, policy, "loyalty")
     if "retention_share" in controls:
         scenario = with_retention_share(scenario, policy, float(controls["retention_share"]))
     return scenario
@@ -116,6 +124,18 @@ def with_retention_share(scenario: Scenario, policy: str, share: float) -> Scena
         new.update({k: target * v / total for k, v in current.items()})
     path = f"policies.{policy}.allocation"
     return apply_overrides(scenario, {path: new}, source="controls")
+
+
+def _add_share(scenario: Scenario, policy: str, lever: str, share: float) -> Scenario:
+    """Switch a lever on with ``share`` of the budget, taken from the others in proportion."""
+    allocation = scenario.policies[policy].allocation.model_dump()
+    if allocation[lever] > 0:
+        return scenario
+    allocation = {k: v * (1 - share) for k, v in allocation.items()}
+    allocation[lever] = share
+    return apply_overrides(
+        scenario, {f"policies.{policy}.allocation": allocation}, source="controls"
+    )
 
 
 def _move_share(scenario: Scenario, policy: str, lever: str) -> Scenario:

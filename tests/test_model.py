@@ -278,3 +278,16 @@ def test_value_based_targeting_spends_retention_on_the_best_customers(small_scen
     full = focal_books(plain, 3, "retention_focused")["cost_service"].sum()
     assert cut < 0.97 * full
     release(model)
+
+
+def test_loyalty_control_switches_a_programme_on_and_off():
+    scenario = load_scenario("acquisition_vs_retention")
+    on = with_controls(scenario, "acquisition_heavy", {"loyalty": True})
+    allocation = on.policies["acquisition_heavy"].allocation
+    assert allocation.loyalty == pytest.approx(0.10)
+    assert allocation.advertising == pytest.approx(0.9 * 0.9)
+    off = with_controls(scenario, "balanced", {"loyalty": False})
+    assert off.policies["balanced"].allocation.loyalty == 0
+    assert off.policies["balanced"].allocation.retention_share == pytest.approx(
+        scenario.policies["balanced"].allocation.retention_share
+    )
