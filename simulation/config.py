@@ -235,7 +235,7 @@ class Behaviour(Strict):
     )
     purchase_probability: Probability = Field(0.90, description="chance an active customer buys")
     match_sd: NonNegative = Field(
-        0.10, description="sd of each customer's lasting fit with each firm (quality units)"
+        0.12, description="sd of each customer's lasting fit with each firm (satisfaction units)"
     )
     # Schmitt, Skiera & Van den Bulte (JM 2011): referred customers are more loyal.
     referred_churn_multiplier: NonNegative = Field(
@@ -314,7 +314,7 @@ class WordOfMouth(Strict):
 
     enabled: bool = True
     # Bass q ~ 0.38 per year (Sultan, Farley & Lehmann 1990) is rate x conversion per year.
-    rate: NonNegative = Field(1.0, description="monthly referrals per unit of exposure")
+    rate: NonNegative = Field(2.0, description="monthly referrals per unit of exposure")
     # Kumar, Petersen & Leone (HBR 2007): 12% of referrals in telecom became customers.
     conversion: Probability = Field(
         0.25, description="share of referred prospects who buy at the reference price"

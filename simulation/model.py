@@ -528,7 +528,6 @@ class RelationshipMarket(mesa.Model):
         penalty = b.failure_penalty * (1 - b.forgiveness * pop.strength)
         experienced = (
             self.quality[firm]
-            + self.fit_with_own_firm()
             + b.quality_noise * self.noise
             - unrecovered * penalty
             - low_value * self.lever_quality_drop(firm)
@@ -543,8 +542,10 @@ class RelationshipMarket(mesa.Model):
             personal,
             offered,
         )
+        # Satisfaction: lasting fit with the firm plus the disconfirmation of expectations.
         target = np.clip(
             b.satisfaction_at_par
+            + self.fit_with_own_firm()
             + (experienced - pop.expectation)
             + recovered * r.complaint_handling.recovery_paradox
             + boosts
