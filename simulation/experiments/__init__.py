@@ -134,10 +134,12 @@ def evaluate(
 def load_runs(folder: str | Path) -> pd.DataFrame:
     """Every run on disk in a sweep folder, sorted by point, replication and policy order."""
     store = SweepStore(folder)
-    tables = [store.read_point(paths) for _, paths in store.parts_by_point()]
-    if not tables:
-        return pd.DataFrame(columns=["point", "replication", "seed", "policy", "run_id"])
-    runs = pd.concat(tables, ignore_index=True)
+    runs = _read_parquet_parts(store) if store.fmt == "parquet" else None
+    if runs is None:
+        tables = [store.read_point(paths) for _, paths in store.parts_by_point()]
+        if not tables:
+            return pd.DataFrame(columns=["point", "replication", "seed", "policy", "run_id"])
+        runs = pd.concat(tables, ignore_index=True)
     policies = list(dict.fromkeys(runs["policy"]))
     order = {p: i for i, p in enumerate(policies)}
     return runs.sort_values(
@@ -145,6 +147,23 @@ def load_runs(folder: str | Path) -> pd.DataFrame:
         key=lambda c: c.map(order) if c.name == "policy" else c,
         kind="stable",
     ).reset_index(drop=True)
+
+
+def _read_parquet_parts(store: SweepStore) -> pd.DataFrame | None:
+    """All Parquet parts as one table (one conversion to pandas, not one per file)."""
+    parts = store.parts()
+    if not parts:
+        return None
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p) for p in parts]
+    try:
+        table = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None  # parts with clashing schemas: read them one by one instead
+    runs = table.to_pandas()
+    return runs.drop_duplicates(subset=["run_id", "policy"], keep="last")
 
 
 @dataclass

@@ -66,12 +66,19 @@ def sweep(
     n_points = design_size(loaded.spec, None if loaded.table is None else len(loaded.table))
     if not quiet:
         policies = len(loaded.policies)
-        where = scheduler or executor.value
+        if scheduler:
+            where = f"on the Dask cluster at {scheduler}"
+        elif executor is ExecutorKind.dask:
+            where = f"on a local Dask cluster of {jobs} workers"
+        elif jobs == 1:
+            where = "in this process"
+        else:
+            where = f"on {jobs} worker processes"
         err.print(
             f"[bold]{loaded.name}[/]: {n_points:,} design points x {loaded.spec.replications} "
             f"replications x {policies} policies"
             + (" (more replications where the CI is wide)" if loaded.spec.precision else "")
-            + f"; {where} with {'the cluster' if scheduler else jobs} workers; into {target}/",
+            + f", {where}, into {target}/",
             highlight=False,
             soft_wrap=True,
         )
@@ -88,7 +95,7 @@ def sweep(
     per_sim = summary.simulation_seconds / summary.simulations if summary.simulations else 0.0
     line = (
         f"{summary.done:,} runs in {summary.seconds:.1f} s "
-        f"({per_sim:.3f} s per simulation, {summary.workers} {summary.executor} workers)"
+        f"({per_sim:.3f} s per simulation; {summary.executor}, {summary.workers} workers)"
     )
     if summary.skipped:
         line += f"; skipped {summary.skipped:,} runs already done"

@@ -390,6 +390,12 @@ def _execute(
 ) -> None:
     spec = plan.experiment.spec
     done_ids, known = _scan(store, plan)
+    if done_ids and progress and console is not None:
+        console.print(
+            f"resuming {store.root}: {len(done_ids):,} runs already on disk are skipped",
+            highlight=False,
+            soft_wrap=True,
+        )
     states: dict[int, _PointState] = {}
     followups: deque[Task] = deque()
     counters = {"runs": len(plan.points) * spec.replications}
@@ -407,7 +413,7 @@ def _execute(
                     ids = plan.run_ids(point, todo, seeds)
                     fresh = [r for r, rid in zip(todo, ids, strict=True) if rid not in done_ids]
                     summary.skipped += len(todo) - len(fresh)
-                    bar.advance(len(todo) - len(fresh))
+                    bar.skip(len(todo) - len(fresh))
                     todo = fresh
                 if todo:
                     return plan.task(point, todo)
@@ -495,16 +501,23 @@ def _more_replications(state: _PointState, spec: Any) -> int:
 
 def _store_result(plan: Plan, store: SweepStore, task: Task, result: TaskResult) -> None:
     """Write a task's runs to their own file, and its failures to errors/."""
-    if result.rows:
-        runs = pd.DataFrame(result.rows)
-        keys, outcomes = runs.columns[:5], runs.columns[5:]
+    rows = result.rows
+    if rows:
+        n = len(rows)
+        names = list(dict.fromkeys(k for row in rows for k in row))
+        keys, outcomes = names[:5], names[5:]
+        columns: dict[str, Any] = {k: [row[k] for row in rows] for k in keys}
+        columns["seed"] = np.asarray(columns["seed"], dtype=np.int64)  # seeds are < 2**63
         # Factor values on every row make each file a self-contained tidy table; their
         # dtypes come from the design so that every file of a sweep has one schema.
-        point = plan.points.iloc[[task.point] * len(runs)].reset_index(drop=True)
-        factors = point[[f.label for f in plan.experiment.factors]]
-        table = pd.concat([runs[keys], factors, runs[outcomes]], axis=1)
-        table["seed"] = table["seed"].astype("int64")  # seeds are below 2**63
-        ok_ids = sorted(set(table["run_id"]))
+        values = plan.points.iloc[task.point]
+        for factor in plan.experiment.factors:
+            dtype = plan.points[factor.label].dtype
+            columns[factor.label] = pd.Series([values[factor.label]] * n, dtype=dtype)
+        for k in outcomes:
+            columns[k] = np.fromiter((row.get(k, np.nan) for row in rows), float, n)
+        table = pd.DataFrame(columns)
+        ok_ids = sorted(set(columns["run_id"]))
         store.write_part(task.point, ok_ids, table)
         for run_id in ok_ids:
             store.clear_error(run_id)
@@ -641,7 +654,10 @@ def _iso(stamp: float) -> str:
 
 # --------------------------------------------------------------------------- progress
 class _NullBar:
-    def advance(self, n: int, **fields: Any) -> None:
+    def skip(self, n: int) -> None:
+        pass
+
+    def advance(self, n: int, failed: int) -> None:
         pass
 
     def set_total(self, total: int) -> None:
@@ -649,11 +665,19 @@ class _NullBar:
 
 
 class _RichBar:
+    """Runs done (skipped ones included) against the plan; rate from this session's runs."""
+
     def __init__(self, progress: Any, task_id: Any):
         self.progress, self.task_id = progress, task_id
+        self.new = 0
 
-    def advance(self, n: int, **fields: Any) -> None:
-        self.progress.update(self.task_id, advance=n, **fields)
+    def skip(self, n: int) -> None:
+        if n:
+            self.progress.update(self.task_id, advance=n)
+
+    def advance(self, n: int, failed: int) -> None:
+        self.new += n
+        self.progress.update(self.task_id, advance=n, failed=failed, new=self.new)
 
     def set_total(self, total: int) -> None:
         self.progress.update(self.task_id, total=total)
@@ -671,14 +695,29 @@ def _progress_bar(show: bool, total: int, console: Any) -> Iterator[Any]:
         ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
     from rich.text import Text
 
+    def rate(task: Any) -> float:
+        # Runs finished in this session per second: skipped runs cost no time.
+        elapsed = task.elapsed or 0.0
+        return task.fields.get("new", 0) / elapsed if elapsed > 0 else 0.0
+
     class RateColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
+            speed = rate(task)
             return Text(f"{speed:.2f} runs/s" if speed else "-- runs/s", style="cyan")
+
+    class LeftColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = rate(task)
+            if task.finished:
+                return Text("done", style="green")
+            if not speed or task.total is None:
+                return Text("left --:--", style="blue")
+            seconds = int((task.total - task.completed) / speed)
+            hours, rest = divmod(seconds, 3600)
+            return Text(f"left {hours}:{rest // 60:02d}:{rest % 60:02d}", style="blue")
 
     columns = (
         TextColumn("[bold]sweep"),
@@ -688,9 +727,8 @@ def _progress_bar(show: bool, total: int, console: Any) -> Iterator[Any]:
         TextColumn("[red]{task.fields[failed]} failed"),
         RateColumn(),
         TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
+        LeftColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task_id = progress.add_task("sweep", total=total, failed=0)
+        task_id = progress.add_task("sweep", total=total, failed=0, new=0)
         yield _RichBar(progress, task_id)

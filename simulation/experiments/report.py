@@ -287,12 +287,22 @@ def _target_section(
         f"{_fmt(np.nanmax(means))} (average {_fmt(np.nanmean(means))}).",
         "",
     ]
-    if t.baseline:
+    with_ci = target["ci_low"].notna() & target["ci_high"].notna()
+    if t.baseline and with_ci.all():
         lines += [
             f"- `{t.policy}` does better than `{t.baseline}` (whole {level} CI above 0) at "
             f"{above:,} points ({above / len(target):.0%}),",
             f"- worse (CI below 0) at {below:,} points ({below / len(target):.0%}),",
             f"- and the CI includes 0 at {unsure:,} points.",
+            "",
+        ]
+    elif t.baseline:
+        positive = int((target["mean"] > 0).sum())
+        lines += [
+            f"The mean difference is positive (`{t.policy}` does better) at {positive:,} "
+            f"points ({positive / len(target):.0%}) and negative or zero at "
+            f"{len(target) - positive:,}. Points with a single replication have no confidence "
+            "interval of their own; set `replications` to 2 or more for per-point intervals.",
             "",
         ]
     show = target.sort_values("mean")

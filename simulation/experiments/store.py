@@ -120,6 +120,7 @@ class SweepStore:
 
     def __init__(self, root: str | Path, fmt: str | None = None):
         self.root = Path(root)
+        self._errors: set[str] | None = None
         manifest = self.read_manifest() if self.is_sweep() else {}
         self.fmt = fmt or manifest.get("format") or default_format()
 
@@ -198,6 +199,7 @@ class SweepStore:
 
     def clear(self) -> None:
         """Delete the contents of a sweep folder (only ever called on one)."""
+        self._errors = None
         for child in self.root.iterdir():
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
@@ -256,11 +258,23 @@ class SweepStore:
         """Record a failed run (its identity names the file, so a retry replaces it)."""
         path = self.errors_dir / f"{record['run_id']}.json"
         atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+        self._error_ids().add(str(record["run_id"]))
 
     def clear_error(self, run_id: str) -> None:
         """Forget the error of a run that has now succeeded."""
+        if run_id not in self._error_ids():
+            return
         with contextlib.suppress(FileNotFoundError):
             (self.errors_dir / f"{run_id}.json").unlink()
+        self._errors.discard(run_id)
+
+    def _error_ids(self) -> set[str]:
+        # Runs with an error file, listed once: most sweeps have none, and looking for a file
+        # per successful run would cost a system call each.
+        if self._errors is None:
+            found = self.errors_dir.glob("*.json") if self.errors_dir.is_dir() else []
+            self._errors = {p.stem for p in found}
+        return self._errors
 
     def errors(self) -> Iterator[dict[str, Any]]:
         """The recorded errors, in order of file name."""

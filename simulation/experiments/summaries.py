@@ -90,19 +90,21 @@ def summarise_point(runs: pd.DataFrame, study: Study) -> pd.DataFrame:
     outcomes = [o for o in study.outcomes if o in runs.columns]
     if study.target.outcome in runs.columns and study.target.outcome not in outcomes:
         outcomes.append(study.target.outcome)
-    wide = {o: runs.pivot_table(index="replication", columns="policy", values=o) for o in outcomes}
+    # One table per policy indexed by replication: differences align run by run (paired).
+    by_policy = {str(p): g.set_index("replication") for p, g in runs.groupby("policy", sort=False)}
     baseline = study.baseline
     for outcome in outcomes:
-        table = wide[outcome]
         for policy in study.policies:
-            values = table[policy].to_numpy(float) if policy in table else np.array([])
+            table = by_policy.get(policy)
+            values = table[outcome].to_numpy(float) if table is not None else np.array([])
             rows.append(_row(keys, policy, None, outcome, values, study.confidence, mean_ci))
-        if baseline is None or baseline not in table:
+        if baseline is None or baseline not in by_policy:
             continue
+        reference = by_policy[baseline][outcome]
         for policy in study.policies:
-            if policy == baseline or policy not in table:
+            if policy == baseline or policy not in by_policy:
                 continue
-            paired = (table[policy] - table[baseline]).dropna().to_numpy(float)
+            paired = (by_policy[policy][outcome] - reference).dropna().to_numpy(float)
             rows.append(_row(keys, policy, baseline, outcome, paired, study.confidence, mean_ci))
     return pd.DataFrame(rows)
 
@@ -110,6 +112,8 @@ def summarise_point(runs: pd.DataFrame, study: Study) -> pd.DataFrame:
 def _row(keys, policy, baseline, outcome, values, confidence, mean_ci) -> dict:
     finite = values[np.isfinite(values)]
     mean, low, high = mean_ci(finite, confidence)
+    if finite.size < 2:  # one value says nothing about its own uncertainty
+        low = high = math.nan
     sd = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
     return {
         **keys,
