@@ -7,8 +7,10 @@ traceback; nothing is written before the input has been validated.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -74,22 +76,23 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No progress bar or summary table.")] = False,
 ) -> None:
     """Run every policy of a scenario and write tables, plots and a report."""
-    from simulation import results as res
-    from simulation.controls import resize_market
-    from simulation.runner import run_scenario
-    from simulation.scenarios import apply_overrides, load_scenario
+    target = out_dir
+    try:  # Ctrl-C or kill at any point, even while loading, ends with the same one line
+        from simulation import results as res
+        from simulation.controls import resize_market
+        from simulation.runner import run_scenario
+        from simulation.scenarios import apply_overrides, load_scenario
 
-    loaded = load_scenario(scenario, parse_settings(settings))
-    if customers is not None:
-        loaded = resize_market(loaded, customers)
-    if periods is not None:
-        loaded = apply_overrides(loaded, {"market.periods": periods}, source="--periods")
-    target = out_dir or res.default_out(loaded.name)
-    res.check_target(target, overwrite)
-    n = replications or loaded.replications
-    total = n * len(loaded.policies)
-    started = res.now()
-    try:
+        loaded = load_scenario(scenario, parse_settings(settings))
+        if customers is not None:
+            loaded = resize_market(loaded, customers)
+        if periods is not None:
+            loaded = apply_overrides(loaded, {"market.periods": periods}, source="--periods")
+        target = out_dir or res.default_out(loaded.name)
+        res.check_target(target, overwrite)
+        n = replications or loaded.replications
+        total = n * len(loaded.policies)
+        started = res.now()
         with _progress(quiet) as progress:
             task = progress.add_task(f"{loaded.name}", total=total)
             results = run_scenario(
@@ -99,12 +102,12 @@ def run(
                 jobs=jobs,
                 on_result=lambda _: progress.advance(task),
             )
-        timing = res.RunTiming(started=started, finished=res.now(), jobs=jobs)
+        timing = res.RunTiming(started, res.now(), jobs, command=_COMMAND.get())
         folder = res.write_run(results, target, timing, overwrite=overwrite)
     except KeyboardInterrupt:
         # Results are moved into place only when complete, so the target is as it was.
         err.print(
-            f"interrupted: nothing partial was written to {target} "
+            f"interrupted: nothing partial was written{f' to {target}' if target else ''} "
             "(results are moved into place only when complete)",
             highlight=False,
             soft_wrap=True,
@@ -224,10 +227,8 @@ def dashboard(
 
 def _register_experiments() -> None:
     """Add ``sweep`` and ``report`` from the experiments package."""
-    try:
-        from simulation.experiments import commands
-    except ImportError:  # pragma: no cover - the package ships with relsim
-        return
+    from simulation.experiments import commands
+
     app.command("sweep")(commands.sweep)
     app.command("report")(commands.report)
 
@@ -275,9 +276,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# The command line being run, for manifests (``sys.argv`` is another program's when ``main``
+# is called from Python, for example from a notebook or a test).
+_COMMAND: contextvars.ContextVar[str | None] = contextvars.ContextVar("command", default=None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command line, turning user mistakes into exit status 2."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    _COMMAND.set(shlex.join(["relsim", *(sys.argv[1:] if argv is None else argv)]))
     try:
         with sigterm_as_interrupt():
             code = app(args=argv, standalone_mode=False)

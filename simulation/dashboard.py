@@ -8,6 +8,7 @@ The scenario reaches the app through the environment variable ``RELSIM_DASHBOARD
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -126,10 +127,27 @@ def serve(scenario: str | None = None, host: str = "127.0.0.1", port: int | None
     """
     process, url = start(scenario, host=host, port=port)
     print(f"relsim dashboard: {url}  (open it in a browser; Ctrl+C stops it)", flush=True)
+    restore = _stop_on_sigterm()
     try:
         code = process.wait()
     except KeyboardInterrupt:
-        stop(process)
         return
+    finally:
+        # Never leave the server running without its parent.
+        stop(process)
+        restore()
     if code:
         raise SystemExit(code)
+
+
+def _stop_on_sigterm():
+    """Turn SIGTERM into KeyboardInterrupt (so the server is stopped); return an undo."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)

@@ -14,6 +14,7 @@ whatever the policy, so two policies run with one seed meet the same luck (paire
 
 from __future__ import annotations
 
+import gc
 from operator import attrgetter
 from typing import Any
 
@@ -108,7 +109,7 @@ class RelationshipMarket(mesa.Model):
         self.network = build_network(market.network, market.customers, self.rng)
         self.degree = None if self.network is None else np.maximum(degrees(self.network), 1)
         if customer_agents:
-            Customer.create_agents(self, market.customers, row=np.arange(market.customers))
+            self._create_customers(market.customers)
         self.cohorts = CohortTracker(self.horizon) if self.horizon <= MAX_COHORT_PERIODS else None
         self._firm_vectors()
         self.datacollector = mesa.DataCollector(
@@ -124,6 +125,22 @@ class RelationshipMarket(mesa.Model):
         self.running = True
 
     # ------------------------------------------------------------------ set-up
+    def _create_customers(self, n: int) -> None:
+        """Register one Mesa ``Customer`` agent per row of the population.
+
+        The cyclic garbage collector is paused meanwhile: a million new objects would trigger
+        repeated full collections, each scanning every agent made so far (more than half the
+        cost of ``create_agents`` at 1M customers); agents being created form no garbage.
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for row in range(n):
+                Customer(self, row)
+        finally:
+            if paused:
+                gc.enable()
+
     @property
     def focal(self) -> Firm:
         """The firm whose policy is under test."""
@@ -453,32 +470,45 @@ class RelationshipMarket(mesa.Model):
             return (wom.rate * exposure).astype(np.float32)
         degree = self.degree[prospect]
         rates = np.empty((f_none, prospect.size), dtype=np.float32)
-        for index, pushed in enumerate(self.network_exposure(rows, firm, weight)):
-            rates[index] = wom.rate * (pushed[prospect] / degree)
+        for index, heard in enumerate(self.network_exposure(prospect, rows, firm, weight)):
+            rates[index] = wom.rate * (heard / degree)
         return rates
 
     def network_exposure(
-        self, rows: np.ndarray, firm: np.ndarray, weight: np.ndarray
+        self, prospect: np.ndarray, rows: np.ndarray, firm: np.ndarray, weight: np.ndarray
     ) -> list[np.ndarray]:
-        """Per firm, the sum over each customer's contacts of the referral weight they give.
+        """Per firm, the sum over each prospect's contacts of the referral weight they give.
 
-        Pushes the weight of the promoters (``rows``, ascending) along their links instead of
-        pulling it over every link of every customer: promoters are few, so this touches a
-        small share of the network. The network is symmetric, so its transpose (free: the same
-        arrays read as CSC) holds each promoter's contacts as a column. Each sum adds the same
-        float32 terms in the same order (ascending contact) as ``network @ weights`` would.
+        ``network @ weights`` would visit every link of every customer. Only the links between
+        prospects and promoters (``rows``, ascending) matter, so this visits the links of
+        whichever group is smaller: it pulls along the prospects' rows, or pushes the
+        promoters' weight along their columns (the network is symmetric, so its transpose,
+        free to make, holds each promoter's contacts as a column). Either way each sum adds
+        the same float32 terms in the same order (ascending contact) as ``network @ weights``.
 
         Returns:
-            One float32 array over all customers per firm.
+            One float32 array over the prospects per firm.
         """
-        contacts = self.network.T
+        n = self.population.size
+        keep = weight > 0
+        rows, firm, weight = rows[keep], firm[keep], weight[keep]
         exposures = []
+        if prospect.size <= rows.size:
+            contacts = self.network[prospect]
+            given = np.zeros(n, dtype=np.float32)
+            for index in range(self.n_firms):
+                mine = firm == index
+                given[rows[mine]] = weight[mine]
+                exposures.append(contacts @ given)
+                given[rows[mine]] = 0.0
+            return exposures
+        contacts = self.network.T
         for index in range(self.n_firms):
-            mine = (firm == index) & (weight > 0)
+            mine = firm == index
             if mine.any():
-                exposures.append(contacts[:, rows[mine]] @ weight[mine])
+                exposures.append((contacts[:, rows[mine]] @ weight[mine])[prospect])
             else:
-                exposures.append(np.zeros(self.population.size, dtype=np.float32))
+                exposures.append(np.zeros(prospect.size, dtype=np.float32))
         return exposures
 
     # ------------------------------------------------------------------ 4. service
@@ -526,12 +556,9 @@ class RelationshipMarket(mesa.Model):
             b.wrong_channel_penalty,
         )
         penalty = b.failure_penalty * (1 - b.forgiveness * pop.strength)
-        experienced = (
-            self.quality[firm]
-            + b.quality_noise * self.noise
-            - unrecovered * penalty
-            - low_value * self.lever_quality_drop(firm)
-        )
+        experienced = self.quality[firm] + b.quality_noise * self.noise - unrecovered * penalty
+        if low_value.any():  # subtracting the zeros of an empty cut would change nothing
+            experienced = experienced - low_value * self.lever_quality_drop(firm)
         boosts = pop.response * bh.by_flags(
             lambda thanked, personal, offered: (
                 r.thank_you.satisfaction * thanked
@@ -564,7 +591,9 @@ class RelationshipMarket(mesa.Model):
         pop = self.population
         column = np.minimum(pop.firm, self.n_firms - 1)
         # A flat take is twice as fast as a (rows, columns) fancy index.
-        fit = pop.match.reshape(-1)[self._rows * self.n_firms + column]
+        if getattr(self, "_match_rows", None) is None:
+            self._match_rows = self._rows * self.n_firms  # where each customer's row starts
+        fit = pop.match.reshape(-1)[self._match_rows + column]
         return bh.select(pop.firm < self.n_firms, fit, 0.0, pop.match.dtype)
 
     def treat(
@@ -684,8 +713,9 @@ class RelationshipMarket(mesa.Model):
         serve = self.cost_to_serve[firm] * active
         if te.cost_to_serve.enabled and te.cost_to_serve.size > 0:
             serve = serve * (1 - te.cost_to_serve.size * -np.expm1(-years * 4.0))
-        cuts = np.array([t.serve_cut for t in self.targeting] + [0.0], dtype=np.float32)
-        serve = serve * (1 - low_value * cuts[firm])
+        if low_value.any():  # multiplying by the ones of an empty cut would change nothing
+            cuts = np.array([t.serve_cut for t in self.targeting] + [0.0], dtype=np.float32)
+            serve = serve * (1 - low_value * cuts[firm])
         unit_cost = self.unit_cost[firm]
         product = units * unit_cost
         # Expected margin per period at list price, the basis of lifetime value.
@@ -698,8 +728,9 @@ class RelationshipMarket(mesa.Model):
         rewards = np.floor(pop.points / threshold) * self.loyalty_on[firm]
         pop.points -= (rewards * threshold).astype(np.float32)
         # A reward delights in proportion to its worth (per reference price of value).
-        worth = self.reward_value[firm] / m.reference_price
-        reward_lift = m.responses.loyalty.reward_satisfaction * worth * pop.response * (rewards > 0)
+        # Per firm first, then spread over the customers: the same products, fewer passes.
+        delight = m.responses.loyalty.reward_satisfaction * (self.reward_value / m.reference_price)
+        reward_lift = delight[firm] * pop.response * (rewards > 0)
         pop.satisfaction = np.minimum(pop.satisfaction + reward_lift, 1.0).astype(np.float32)
         cross = m.responses.cross_sell
         pop.uplift = bh.select(
@@ -737,10 +768,10 @@ class RelationshipMarket(mesa.Model):
         ).reshape(f_none + 1, len(STAGE))
         sat_sum = np.bincount(codes, weights=pop.satisfaction, minlength=f_none + 1)
         # Net promoter score: share of promoters minus share of detractors, in points.
-        loyalty_sign = (pop.satisfaction >= b.promoter_threshold).astype(np.int8) - (
-            pop.satisfaction < b.detractor_threshold
-        )
-        net_promoters = np.bincount(codes, weights=loyalty_sign, minlength=f_none + 1)
+        # (Counted as integers: the same values as summing +1/-1 weights in floating point.)
+        promoters = bh.count_by(pop.firm, pop.satisfaction >= b.promoter_threshold, f_none + 1)
+        detractors = bh.count_by(pop.firm, pop.satisfaction < b.detractor_threshold, f_none + 1)
+        net_promoters = (promoters - detractors).astype(np.float64)
         lapsed = pop.stage == STAGE["lapsed"]
         lapsed_by = bh.count_by(pop.last_firm, lapsed, f_none + 1)
         evaluating = pop.stage == STAGE["evaluation"]

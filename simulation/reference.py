@@ -125,7 +125,8 @@ def compare(expected: pd.DataFrame, actual: pd.DataFrame, rtol: float = RTOL) ->
                 got.to_numpy(float), want.to_numpy(float), rtol=rtol, atol=0, equal_nan=True
             )
         except AssertionError:
-            worst = np.nanmax(np.abs(got.to_numpy(float) / want.to_numpy(float) - 1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                worst = np.nanmax(np.abs(got.to_numpy(float) / want.to_numpy(float) - 1))
             problems.append(f"{column}: differs from the reference (largest relative {worst:.3g})")
     return problems
 

@@ -45,6 +45,7 @@ class RunTiming:
     started: datetime
     finished: datetime
     jobs: int = 1
+    command: str | None = None  # as typed; default: this process's command line
 
     @property
     def wall_seconds(self) -> float:
@@ -95,8 +96,8 @@ def write_run(
     check_target(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    try:  # mkdir inside: an interrupt right after it must still clean up
+        staging.mkdir()
         _write_tables(results, staging)
         _write_report(results, staging, timing.wall_seconds)
         # The manifest ("complete": true) goes last: a folder that has one has every file.
@@ -134,7 +135,7 @@ def _write_manifest(results: ScenarioResults, folder: Path, timing: RunTiming) -
         "periods": results.scenario.market.periods,
         "versions": versions(),
         "platform": platform.platform(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": timing.command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "started": timing.started.isoformat(timespec="seconds"),
         "finished": timing.finished.isoformat(timespec="seconds"),
         "wall_seconds": round(timing.wall_seconds, 3),

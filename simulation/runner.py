@@ -20,6 +20,7 @@ from simulation.agents import BOOK_FIELDS, Firm
 from simulation.cohorts import finish_cohort_table
 from simulation.config import Scenario
 from simulation.model import RelationshipMarket
+from simulation.workers import init_worker
 
 KEYS = ["policy", "replication", "period", "firm", "focal"]
 LTV_SAMPLE = 2000
@@ -221,7 +222,12 @@ def _execute(
         pool = None
     else:
         # spawn, not fork: forking a process that runs threads (Dask, a dashboard) can deadlock.
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=get_context("spawn"),
+            initializer=init_worker,
+            initargs=(os.getpid(),),
+        )
         outputs = pool.map(_run_task, tasks)
     try:
         for result in outputs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -125,13 +126,22 @@ def check_period(model: RelationshipMarket, cumulative: dict[int, float]) -> Non
     assert discovery + evaluating + total + lapsed == pop.size
 
 
-def run_checked(model: RelationshipMarket) -> None:
-    """Step ``model`` to its horizon, checking the invariants after every period."""
+def run_checked(
+    model: RelationshipMarket, after_step: Callable[[RelationshipMarket], None] | None = None
+) -> None:
+    """Step ``model`` to its horizon, checking the invariants after every period.
+
+    Args:
+        model: a freshly made market.
+        after_step: called after each period's checks (to record what a test looks at).
+    """
     cumulative: dict[int, float] = {}
     try:
         while model.running:
             model.step()
             check_period(model, cumulative)
+            if after_step is not None:
+                after_step(model)
         assert model.steps == model.horizon
         table = firm_timeseries(model)
         assert len(table) == model.horizon * model.n_firms
@@ -401,7 +411,7 @@ def valid_scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- valid scenarios
-@settings(max_examples=60, **PROFILE)
+@settings(max_examples=200, **PROFILE)
 @given(data=valid_scenarios(), seed=st.integers(0, 2**32 - 1), which=st.integers(0, 10))
 def test_valid_scenarios_run_every_period_with_invariants(data, seed, which):
     scenario = validate(data, SOURCE)  # never raises for a generated valid scenario

@@ -18,15 +18,13 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from simulation.errors import UserError
+from simulation.workers import init_worker
 
 EXECUTORS = ("process", "dask")
 
@@ -123,26 +121,6 @@ def open_backend(
         raise
     else:
         executor.shutdown(wait=True)
-
-
-def init_worker(parent_pid: int, interval: float = 1.0) -> None:
-    """Worker initializer: leave Ctrl-C to the sweep process, and exit when it is gone.
-
-    Ctrl-C reaches every process of the terminal's group; the sweep process stops the
-    workers itself, so they ignore it rather than each print a traceback. A process pool's
-    workers also keep waiting for work when their parent is killed (SIGKILL leaves no chance
-    to shut the pool down); a watch thread ends them instead of leaving orphans that hold
-    memory and CPUs.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            time.sleep(interval)
-
-    threading.Thread(target=watch, name="relsim-parent-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
