@@ -693,6 +693,31 @@ def _axis_values(values: pd.Index) -> tuple[np.ndarray, list[str] | None]:
     return np.arange(len(values), dtype=float), [str(v) for v in values]
 
 
+def _is_geometric(values: np.ndarray) -> bool:
+    """True for positive levels spaced evenly on a log scale (and spanning a factor of 5)."""
+    if len(values) < 3 or (values <= 0).any():
+        return False
+    ratios = values[1:] / values[:-1]
+    return bool(np.allclose(ratios, ratios[0], rtol=1e-3) and values[-1] / values[0] > 5)
+
+
+def _cell_edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Edges of the cells centred on sorted grid levels (midpoints, in log space if ``log``)."""
+    points = np.log(values) if log else values
+    if len(points) == 1:
+        edges = np.array([points[0] - 0.5, points[0] + 0.5])
+    else:
+        middle = (points[1:] + points[:-1]) / 2
+        edges = np.concatenate(
+            [
+                [points[0] - (middle[0] - points[0])],
+                middle,
+                [points[-1] + (points[-1] - middle[-1])],
+            ]
+        )
+    return np.exp(edges) if log else edges
+
+
 def _winning_side(z: np.ndarray) -> str:
     """Where the positive values lie on the grid: 'above', 'right', 'above/right', etc."""
     filled = np.where(np.isfinite(z), z, np.nanmean(z))
@@ -759,7 +784,21 @@ def plot_break_even(
     finite = z[np.isfinite(z)]
     # CenteredNorm puts 0 at the middle of the colormap even when one sign dominates.
     norm = CenteredNorm(vcenter=0.0, halfrange=float(np.abs(finite).max()) if finite.size else 1.0)
-    mesh = ax.pcolormesh(xs, ys, np.ma.masked_invalid(z), cmap="RdBu", norm=norm, shading="nearest")
+    # Levels spaced on a log scale get a log axis, so that every cell has the same size.
+    log_x = xticks is None and _is_geometric(xs)
+    log_y = yticks is None and _is_geometric(ys)
+    mesh = ax.pcolormesh(
+        _cell_edges(xs, log_x),
+        _cell_edges(ys, log_y),
+        np.ma.masked_invalid(z),
+        cmap="RdBu",
+        norm=norm,
+        shading="flat",
+    )
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
     cbar = fig.colorbar(mesh, ax=ax)
     cbar.set_label(value_label or value)
     handles = []
