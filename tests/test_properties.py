@@ -485,12 +485,19 @@ def mistakes(draw: st.DrawFn) -> tuple[dict[str, Any], str, Any]:
         low, high = NUMBER_FIELDS[path]
         if kind == "range":
             options = []
+            integer = path in INTEGER_FIELDS
             if low is not None:
-                below = st.integers(-(10**6), low - 1) if path in INTEGER_FIELDS else None
-                options.append(below or floats(-1e6, low).filter(lambda v: v < low))
+                options.append(
+                    st.integers(-(10**6), low - 1)
+                    if integer
+                    else floats(-1e6, low).filter(lambda v: v < low)
+                )
             if high is not None:
-                above = st.integers(high + 1, high + 10**6) if path in INTEGER_FIELDS else None
-                options.append(above or floats(high, 1e12).filter(lambda v: v > high))
+                options.append(
+                    st.integers(high + 1, high + 10**6)
+                    if integer
+                    else floats(high, 1e12).filter(lambda v: v > high)
+                )
             value = draw(st.one_of(options))
         elif kind == "non_finite":
             value = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
