@@ -34,13 +34,13 @@ CUSTOMERS, PERIODS, SEEDS = 500, 36, 30
 STATISTICS = ("churn_rate", "mean_satisfaction", "profit_per_customer")
 
 # Means: the mean per-seed difference (engine - reference) over SEEDS pairs, against its
-# standard error sd(differences) / sqrt(SEEDS). Allowing 4 standard errors, the six
-# comparisons below fail by chance with probability about 6 x 1e-4 (t with 29 d.f.), while
-# leaving service failures out of the reference moves profit per customer by about 4.5
+# standard error sd(differences) / sqrt(SEEDS). Allowing 4 standard errors, each comparison
+# fails by chance with probability 4e-4 (t with 29 d.f.), the six below together 0.25%, while
+# leaving service failures out of the reference moves profit per customer by about 4
 # standard errors (measured when this test was written).
 MEAN_TOLERANCE_SE = 4.0
 # Spreads: with 30 runs each, the ratio of two sample standard deviations of one distribution
-# stays within [1/2, 2] with probability above 99.9% (F distribution, 29 and 29 d.f.).
+# leaves [1/2, 2] with probability 4e-4 (F distribution, 29 and 29 d.f.).
 SPREAD_RATIO = 2.0
 
 
