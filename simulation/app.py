@@ -76,6 +76,10 @@ WIDE = (7.4, 3.6)
 
 DPI = 80
 
+NETWORK_EVERY = 4
+"""Periods between redraws of the network picture: stages change slowly, and it is among the
+dearest charts to draw, so a step renders faster without it."""
+
 
 # --------------------------------------------------------------------------- the model
 def dashboard_scenario() -> str:
@@ -150,6 +154,7 @@ class DashboardMarket(RelationshipMarket):
         )
         self._table: tuple[int, pd.DataFrame] | None = None
         self._views: tuple[int, dict[str, bytes]] | None = None
+        self._network_png: bytes | None = None
         self._network_layout: NetworkLayout | None = None
         self._network_laid_out = False
         self._compared = False
@@ -711,11 +716,16 @@ def render_png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def figures(model: DashboardMarket) -> dict[str, Figure]:
-    """Every chart of the dashboard for the model's current period."""
+def figures(model: DashboardMarket, *, network: bool = True) -> dict[str, Figure]:
+    """Every chart of the dashboard for the model's current period.
+
+    Args:
+        model: the market.
+        network: also draw the referral-network picture.
+    """
     previous = model.previous_run
     money = f"profit ({plots.CURRENCY_LABEL})"
-    return {
+    drawn = {
         "customers": customers_figure(model, previous),
         "flows": flows_figure(model, previous),
         "cumulative_profit": cumulative_profit_figure(model, previous),
@@ -728,8 +738,10 @@ def figures(model: DashboardMarket) -> dict[str, Figure]:
             previous,
         ),
         "lifecycle": lifecycle_figure(model),
-        "network": network_figure(model, model.network_picture_layout()),
     }
+    if network:
+        drawn["network"] = network_figure(model, model.network_picture_layout())
+    return drawn
 
 
 _RASTERISER = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
@@ -742,8 +754,13 @@ def draw_views(model: DashboardMarket) -> dict[str, bytes]:
     releases the GIL while it draws: each figure is its own object, so they rasterise in
     parallel threads (the figures are built here, in one thread).
     """
-    drawn = figures(model)
-    return dict(zip(drawn, _RASTERISER.map(render_png, drawn.values()), strict=True))
+    due = model._network_png is None or model.steps % NETWORK_EVERY == 0
+    drawn = figures(model, network=due)
+    pngs = dict(zip(drawn, _RASTERISER.map(render_png, drawn.values()), strict=True))
+    if due:
+        model._network_png = pngs["network"]
+    pngs["network"] = model._network_png
+    return pngs
 
 
 def _show(model: DashboardMarket, view: str) -> None:
