@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from simulation.config import Scenario
 from simulation.errors import ScenarioError
@@ -134,15 +134,29 @@ def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     return deep_merge(base, data)
 
 
-def format_validation_error(exc: ValidationError, source: str, data: Any) -> list[str]:
-    """Turn pydantic's errors into one line each: file, dotted path, value, what is allowed."""
+def format_validation_error(
+    exc: ValidationError,
+    source: str,
+    *,
+    root: type[BaseModel] = Scenario,
+    block_rules_plain: bool = False,
+) -> list[str]:
+    """Turn pydantic's errors into one line each: file, dotted path, value, what is allowed.
+
+    Args:
+        exc: the validation error.
+        source: the file (or option) the values came from.
+        root: the schema the error paths start from (scenarios or experiments).
+        block_rules_plain: for a rule across a whole block's fields, print only its message
+            (it names the fields and values) instead of the block's repr.
+    """
     lines = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+        loc = [str(p) for p in err["loc"] if not _is_noise(p)]
         path = ".".join(loc) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(data, err["loc"][:-1])
+            allowed = _allowed_keys(root, err["loc"][:-1])
             msg = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
             lines.append(f"{source}: {path}: {msg}")
             continue
@@ -157,20 +171,25 @@ def format_validation_error(exc: ValidationError, source: str, data: Any) -> lis
             )
             continue
         value = err.get("input")
-        shown = _short(value)
-        lines.append(f"{source}: {path}: {shown} is not allowed: {msg}")
+        if block_rules_plain and isinstance(value, dict):
+            lines.append(f"{source}: {path}: {msg}")
+            continue
+        lines.append(f"{source}: {path}: {_short(value)} is not allowed: {msg}")
     return lines
 
 
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and part in {
-        "constant",
-        "uniform",
-        "normal",
-        "beta",
-        "lognormal",
-        "gamma",
-    }
+    return isinstance(part, str) and part in _TAGS
+
+
+def _is_noise(part: Any) -> bool:
+    """Parts of an error path that name what pydantic tried, not a field of the file.
+
+    Distribution kinds (``beta``...) and the members of a union (``float``, ``list[...]``).
+    """
+    return isinstance(part, str) and (
+        part in _TAGS or part in {"float", "int", "str", "bool"} or "[" in part
+    )
 
 
 def _short(value: Any) -> str:
@@ -178,11 +197,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _allowed_keys(data: Any, loc: tuple) -> list[str]:
-    """Names of the fields allowed at ``loc`` of a scenario, for 'unknown key' messages."""
+def _allowed_keys(root: type[BaseModel], loc: tuple) -> list[str]:
+    """Names of the fields allowed at ``loc`` of a schema, for 'unknown key' messages."""
     from simulation import config
 
-    model: Any = Scenario
+    model: Any = root
     for part in loc:
         if isinstance(part, int) or model is None:
             continue
@@ -229,7 +248,7 @@ def validate(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc, source, data)) from None
+        raise ScenarioError(format_validation_error(exc, source)) from None
 
 
 def load_scenario(

@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from simulation.config import Scenario
 from simulation.errors import ScenarioError
-from simulation.scenarios import apply_overrides, load_scenario, read_yaml, resolve_path, set_path
+from simulation.scenarios import (
+    apply_overrides,
+    format_validation_error,
+    load_scenario,
+    read_yaml,
+    resolve_path,
+    set_path,
+)
 
 # The focal firm's outcomes (docs/outputs.md, summary.csv) that the default model returns.
 SUMMARY_OUTCOMES: tuple[str, ...] = (
@@ -533,53 +540,7 @@ def plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- errors
 def _format_errors(exc: ValidationError, source: str) -> list[str]:
     """One line per schema problem: file, dotted field path, value, what is allowed."""
-    lines = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if not _is_noise(p)]
-        path = ".".join(loc) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(err["loc"][:-1])
-            lines.append(f"{source}: {path}: unknown key; allowed keys: {', '.join(allowed)}")
-        elif err["type"] == "missing":
-            lines.append(f"{source}: {path}: required field is missing")
-        elif isinstance(err.get("input"), dict):
-            # A rule across a block's fields: its message names the fields and values.
-            lines.append(f"{source}: {path}: {msg}")
-        else:
-            shown = repr(err.get("input"))
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            lines.append(f"{source}: {path}: {shown} is not allowed: {msg}")
-    return lines
-
-
-def _is_noise(part: Any) -> bool:
-    # pydantic names the member of a union it tried (``float``, ``list[...]``...).
-    return isinstance(part, str) and (part in {"float", "int", "str", "bool"} or "[" in part)
-
-
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: Any = ExperimentSpec
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(model, "model_fields", {})
-        if part not in fields:
-            break
-        model = _inner_model(fields[part].annotation)
-    return sorted(getattr(model, "model_fields", {}) or [])
-
-
-def _inner_model(annotation: Any) -> Any:
-    from typing import get_args
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
+    return format_validation_error(exc, source, root=ExperimentSpec, block_rules_plain=True)
 
 
 def dump_spec(spec: ExperimentSpec) -> str:
