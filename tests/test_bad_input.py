@@ -125,6 +125,14 @@ EXPERIMENT_MISTAKES = {
         },
         [["replications", "0", "greater than or equal to 1"]],
     ),
+    "yes_for_a_number": Mistake(
+        {
+            "exp.yaml": EXPERIMENT.format(scenario="acquisition_vs_retention").replace(
+                "replications: 1", "replications: yes"
+            )
+        },
+        [["replications", "True", "a number is needed"]],
+    ),
     "factor_path_does_not_exist": Mistake(
         {
             "exp.yaml": EXPERIMENT.format(scenario="acquisition_vs_retention").replace(

@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from simulation.config import Scenario
+from simulation.config import Scenario, Strict
 from simulation.errors import ScenarioError
 from simulation.scenarios import (
     apply_overrides,
@@ -62,8 +62,8 @@ MAX_POINTS = 1_000_000
 Scalar = float | int | str | bool
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(Strict):
+    """Unknown keys, NaN, infinity and yes/no in a number field are errors (as in scenarios)."""
 
 
 class Factor(_Strict):
