@@ -256,7 +256,7 @@ def model_params(scenario: Scenario, source: str) -> dict[str, Any]:
         "loyalty": {
             "type": "Checkbox",
             "label": "Loyalty programme",
-            "value": True,
+            "value": policy.allocation.loyalty > 0,
         },
         "loyalty_reward": slider(
             "Loyalty reward", policy.loyalty_programme.reward_value, 0.0, 60.0, 1.0
