@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
@@ -20,7 +18,7 @@ from simulation.agents import BOOK_FIELDS, Firm
 from simulation.cohorts import finish_cohort_table
 from simulation.config import Scenario
 from simulation.model import RelationshipMarket
-from simulation.workers import init_worker
+from simulation.workers import process_pool
 
 KEYS = ["policy", "replication", "period", "firm", "focal"]
 LTV_SAMPLE = 2000
@@ -221,13 +219,7 @@ def _execute(
         outputs = map(_run_task, tasks)
         pool = None
     else:
-        # spawn, not fork: forking a process that runs threads (Dask, a dashboard) can deadlock.
-        pool = ProcessPoolExecutor(
-            max_workers=jobs,
-            mp_context=get_context("spawn"),
-            initializer=init_worker,
-            initargs=(os.getpid(),),
-        )
+        pool = process_pool(jobs)
         outputs = pool.map(_run_task, tasks)
     try:
         for result in outputs:

@@ -6,6 +6,21 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+
+def process_pool(jobs: int) -> ProcessPoolExecutor:
+    """A pool of ``jobs`` worker processes, started with spawn and set up by :func:`init_worker`.
+
+    spawn, not fork: forking a process that runs threads (Dask, a dashboard) can deadlock.
+    """
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=get_context("spawn"),
+        initializer=init_worker,
+        initargs=(os.getpid(),),
+    )
 
 
 def init_worker(parent_pid: int, interval: float = 1.0) -> None:

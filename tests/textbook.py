@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from simulation.config import Scenario
+from simulation.scenarios import deep_merge
 
 
 def reduced_market(
@@ -55,11 +56,7 @@ def reduced_market(
             }
         ],
     }
-    for key, value in (extra_market or {}).items():
-        if isinstance(value, dict) and isinstance(market.get(key), dict):
-            market[key] = {**market[key], **value}
-        else:
-            market[key] = value
+    market = deep_merge(market, extra_market or {})
     plan = {"budget": budget, "allocation": {"advertising": 1.0}, **(policy or {})}
     return Scenario.model_validate(
         {"name": "textbook", "market": market, "policies": {"only": plan}, "replications": 1}
@@ -83,19 +80,8 @@ def bass_market(customers: int, periods: int, p: float, q: float, period_months:
         extra_market={
             "reference_price": 50.0,
             "network": {"kind": "none"},
-            "customer": {
-                "units": {"dist": "constant", "value": 1.0},
-                "base_churn_rate": {"dist": "constant", "value": 0.0},
-                "referral_tendency": {"dist": "constant", "value": 1.0},
-            },
-            "behaviour": {
-                "churn_satisfaction_weight": 0.0,
-                "churn_strength_weight": 0.0,
-                "price_churn_weight": 0.0,
-                "purchase_probability": 1.0,
-                "reentry_rate": 0.0,
-                "promoter_threshold": 0.0,
-            },
+            "customer": {"referral_tendency": {"dist": "constant", "value": 1.0}},
+            "behaviour": {"promoter_threshold": 0.0},
             "responses": {
                 # ceiling x (1 - exp(-spend/scale)) -> ceiling: a monthly probability of 1-e^-p.
                 "advertising": {"ceiling": -math.expm1(-p), "spend_scale": 1e-9, "conversion": 1},

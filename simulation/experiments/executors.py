@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulation.errors import UserError
-from simulation.workers import init_worker
+from simulation.workers import process_pool
 
 EXECUTORS = ("process", "dask")
 
@@ -107,12 +106,7 @@ def open_backend(
     if jobs == 1:
         yield Backend(SerialExecutor(), "serial", 1)
         return
-    executor = ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=init_worker,
-        initargs=(os.getpid(),),
-    )
+    executor = process_pool(jobs)
     backend = Backend(executor, "process", jobs, {"start_method": "spawn"})
     try:
         yield backend
