@@ -190,10 +190,13 @@ def test_rival_price_cut_drives_customers_to_rivals(small_scenario):
     def rate_to_rivals(books: pd.DataFrame) -> float:
         return books["churned_to_rival"].sum() / books["customers_start"].sum()
 
-    base, war = rate_to_rivals(focal_books(scenario, 4)), rate_to_rivals(focal_books(cut, 4))
-    # Cheapest rival 48 -> 35: the churn rate is multiplied by (48/35)^s, about 2 for the
-    # tenure-reduced mean sensitivity; with a few hundred switchers, 1.5x is a safe bound.
-    assert war > 1.5 * base
+    seeds = range(1, 6)
+    base = rate_to_rivals(pd.concat([focal_books(scenario, seed) for seed in seeds]))
+    war = rate_to_rivals(pd.concat([focal_books(cut, seed) for seed in seeds]))
+    # Cheapest rival 48 -> 35 multiplies the churn rate by (48/35)^s: 1.65x on average over 20
+    # seeds (tenure lowers s). Five seeds pool about 1,500 switchers without the price cut and
+    # 2,500 with it, so the ratio's standard error is about 0.055: 1.4x lies 4.5 se below.
+    assert war > 1.4 * base
 
 
 def test_win_back_brings_lapsed_customers_back(small_scenario):
