@@ -1,4 +1,4 @@
-"""The service phase as one compiled pass over the customers.
+"""Per-customer rules compiled as passes over the customers (churn risk, service).
 
 What a customer lives through in a period's service (purchase, failure and recovery, contacts,
 satisfaction, trust, expectations, accounts, loyalty points) is a few dozen arithmetic steps per
@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from simulation.population import ORIGIN
+from simulation.population import ORIGIN, STAGE
 
 # The budget-funded levers of the service phase: rows of ``lever_counts`` and of the reach table
 # (firms in columns).
@@ -29,6 +29,10 @@ N_LEVERS = len(LEVERS)
 # Rows of the per-firm sums returned by ``serve_customers``.
 SUM_NAMES = ("revenue", "product", "service", "discount", "rewards")
 WIN_BACK = ORIGIN["win_back"]
+REFERRAL = ORIGIN["referral"]
+N_STAGES = len(STAGE)
+PURCHASE, EXPERIENCE, BONDING = STAGE["purchase"], STAGE["experience"], STAGE["bonding"]
+ADVOCACY, LAPSED, EVALUATION = STAGE["advocacy"], STAGE["lapsed"], STAGE["evaluation"]
 
 
 class ServiceRules(NamedTuple):
@@ -82,9 +86,10 @@ class FirmTerms(NamedTuple):
 
 
 class Customers(NamedTuple):
-    """The population's arrays the service phase reads or updates (a view, not a copy)."""
+    """The population's arrays the kernels read or update (a view, not a copy)."""
 
     firm: np.ndarray
+    price_sensitivity: np.ndarray
     acquired_at: np.ndarray
     origin: np.ndarray
     channel: np.ndarray
@@ -280,7 +285,9 @@ def serve_customers(
         c.points[i] = points
         c.satisfaction[i] = min(satisfaction, 1.0)
         uplift = c.uplift[i]
-        c.uplift[i] = min(uplift + rules.spend_uplift, 1.0 + rules.max_uplift) if accepted else uplift
+        c.uplift[i] = (
+            min(uplift + rules.spend_uplift, 1.0 + rules.max_uplift) if accepted else uplift
+        )
         c.purchases[i] += bought
         c.last_purchase[i] = step if bought else c.last_purchase[i]
         c.monetary[i] += revenue
@@ -291,3 +298,123 @@ def serve_customers(
         sums[3, f] += units * price * discount
         sums[4, f] += rewards
     return sums
+
+
+class ChurnRules(NamedTuple):
+    """The market's parameters for the churn hazard."""
+
+    satisfaction_weight: float
+    satisfaction_at_par: float
+    strength_weight: float
+    price_weight: float
+    sensitivity_decline: float  # per year of tenure, 0 unless the tenure effect is on
+    log_referred_multiplier: float
+    years_per_period: float
+
+
+@njit(cache=True, nogil=True)
+def churn_log_rates(
+    c: Customers,
+    log_base_rate: np.ndarray,
+    log_price_ratio: np.ndarray,
+    switching_cost: np.ndarray,
+    reward_threshold: np.ndarray,
+    rules: ChurnRules,
+    step: int,
+) -> np.ndarray:
+    """Each customer's log monthly churn rate (minus infinity for people without a firm).
+
+    The rate rises with dissatisfaction and with a price above the cheapest rival's (the
+    firm's ``log_price_ratio``), and falls with trust and with loyalty points at stake.
+    """
+    n_firms = log_price_ratio.shape[0] - 1
+    out = np.empty(c.firm.shape[0], dtype=np.float32)
+    for i in range(c.firm.shape[0]):
+        f = c.firm[i]
+        if f >= n_firms or log_base_rate[i] == -np.inf:
+            out[i] = -np.inf
+            continue
+        response = c.response[i]
+        years = (step - c.acquired_at[i]) * rules.years_per_period
+        sensitivity = c.price_sensitivity[i] * max(1.0 - rules.sensitivity_decline * years, 0.3)
+        progress = min(c.points[i] / reward_threshold[f], 1.0)
+        log_rate = (
+            log_base_rate[i]
+            + rules.satisfaction_weight * (rules.satisfaction_at_par - c.satisfaction[i])
+            - rules.strength_weight * c.strength[i] * response
+            + rules.price_weight * sensitivity * log_price_ratio[f]
+            - switching_cost[f] * progress * response
+            + rules.log_referred_multiplier * one_if(c.origin[i] == REFERRAL)
+        )
+        # A monthly rate of e^20 is certain churn; the cap keeps extreme inputs finite.
+        out[i] = min(log_rate, 20.0)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def leavers(c: Customers, u: np.ndarray, probability: np.ndarray, step: int) -> np.ndarray:
+    """Rows of the customers who leave this period: ``u < probability``.
+
+    This period's newcomers stay.
+    """
+    rows = np.empty(c.firm.shape[0], dtype=np.intp)
+    count = 0
+    for i in range(c.firm.shape[0]):
+        rows[count] = i
+        count += (u[i] < probability[i]) & (c.acquired_at[i] < step)
+    return rows[:count].copy()
+
+
+class StageRules(NamedTuple):
+    """Thresholds of the lifecycle stages and of the net promoter score."""
+
+    bonding_threshold: float
+    promoter_threshold: float
+    detractor_threshold: float
+
+
+@njit(cache=True, nogil=True)
+def lifecycle(
+    c: Customers,
+    stage: np.ndarray,
+    last_firm: np.ndarray,
+    considering: np.ndarray,
+    rules: StageRules,
+    step: int,
+    n_firms: int,
+):
+    """Move customers to their lifecycle stage and count what the books report, per firm.
+
+    A customer is in the purchase stage in the period it was won, then in experience, bonding
+    (trust above the threshold) or advocacy (bonded and a promoter). Stages of people without
+    a firm are left as they are.
+
+    Returns:
+        ``(by_stage, satisfaction, promoters, detractors, lapsed, evaluating)``: people by firm
+        (``n_firms`` for none) and stage, their summed satisfaction, promoters and detractors
+        by firm; lapsed people by their last firm and evaluating prospects by the firm they
+        consider.
+    """
+    by_stage = np.zeros((n_firms + 1, N_STAGES), dtype=np.int64)
+    satisfaction = np.zeros(n_firms + 1)
+    promoters = np.zeros(n_firms + 1, dtype=np.int64)
+    detractors = np.zeros(n_firms + 1, dtype=np.int64)
+    lapsed = np.zeros(n_firms + 1, dtype=np.int64)
+    evaluating = np.zeros(n_firms + 1, dtype=np.int64)
+    for i in range(c.firm.shape[0]):
+        f = c.firm[i]
+        sat = c.satisfaction[i]
+        promoter = sat >= rules.promoter_threshold
+        s = stage[i]
+        if f < n_firms:
+            bonded = c.strength[i] >= rules.bonding_threshold
+            s = ADVOCACY if bonded & promoter else (BONDING if bonded else EXPERIENCE)
+            s = PURCHASE if c.acquired_at[i] == step else s
+            stage[i] = s
+        by_stage[f, s] += 1
+        satisfaction[f] += sat
+        promoters[f] += promoter
+        detractors[f] += sat < rules.detractor_threshold
+        lapsed[last_firm[i]] += s == LAPSED
+        evaluating[considering[i]] += s == EVALUATION
+    return by_stage, satisfaction, promoters, detractors, lapsed, evaluating

@@ -141,12 +141,15 @@ class RelationshipMarket(mesa.Model):
         self.population = draw_population(market, self.n_firms, self.rng)
         # Relationships only start from now on: the longest tenure is steps - earliest_start.
         self.earliest_start = int(self.population.acquired_at.min(initial=0))
+        with np.errstate(divide="ignore"):  # a base rate of 0 never churns: log 0 = -inf
+            self.log_base_churn_rate = np.log(self.population.base_churn_rate)
         self.network = build_network(market.network, market.customers, self.rng)
         self.degree = None if self.network is None else np.maximum(degrees(self.network), 1)
         if customer_agents:
             self._create_customers(market.customers)
         self.cohorts = CohortTracker(self.horizon) if self.horizon <= MAX_COHORT_PERIODS else None
         self._firm_vectors()
+        self._load_kernels()
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "active_customers": active_customers,
@@ -175,6 +178,42 @@ class RelationshipMarket(mesa.Model):
         finally:
             if paused:
                 gc.enable()
+
+    def _load_kernels(self) -> None:
+        """Run each compiled kernel once on no customers, as part of building the market.
+
+        The first call in a process loads the kernels from numba's cache (compiling them the
+        first time ever); a run's periods should not be charged for it.
+        """
+        if RelationshipMarket._kernels_loaded:
+            return
+        pop, none = self.population, np.empty(0, dtype=np.float32)
+        nobody = kernels.Customers(*(getattr(pop, name)[:0] for name in kernels.Customers._fields))
+        draws = kernels.Draws(none, none, none, none, none, none)
+        flags = np.zeros(0, dtype=bool)
+        terms, step = self.firm_terms(), 0
+        kernels.lever_counts(nobody, flags, draws, terms, 0.5)
+        reach = np.zeros((kernels.N_LEVERS, self.n_firms + 1))
+        rules = self.service_rules()
+        factor = np.ones(0)
+        kernels.serve_customers(nobody, flags, flags, draws, reach, terms, rules, step, factor)
+        log_rates = kernels.churn_log_rates(
+            nobody, none, self.log_price_ratio, terms.price, terms.price, self.churn_rules(), step
+        )
+        kernels.leavers(nobody, none, log_rates, step)
+        stage_rules = kernels.StageRules(0.5, 0.5, 0.5)
+        kernels.lifecycle(
+            nobody,
+            pop.stage[:0],
+            pop.last_firm[:0],
+            pop.considering[:0],
+            stage_rules,
+            step,
+            self.n_firms,
+        )
+        RelationshipMarket._kernels_loaded = True
+
+    _kernels_loaded = False
 
     @property
     def focal(self) -> Firm:
@@ -221,6 +260,10 @@ class RelationshipMarket(mesa.Model):
             ]
         )
         self.cheapest_rival = vector(list(others), none=1.0)
+        # The churn hazard's price term: log of the price relative to the cheapest rival's.
+        self.log_price_ratio = np.log(bh.price_ratio(self.price, self.cheapest_rival)).astype(float)
+        if self.n_firms == 1:
+            self.log_price_ratio[:] = 0.0
 
     _levers = (
         "advertising",
@@ -276,19 +319,35 @@ class RelationshipMarket(mesa.Model):
         self.lever_cost: dict[str, np.ndarray] = {}
         self.customers_start = bh.count_by(pop.firm, None, self.n_firms + 1)
 
-    def tenure_years(self) -> np.ndarray:
-        """Years with the current firm (0 for people without one)."""
+    def customers(self) -> kernels.Customers:
+        """The population's arrays as the kernels take them (views, not copies)."""
         pop = self.population
-        active = pop.firm < self.n_firms
-        return bh.select(active, (self.steps - pop.acquired_at) * (self.dt / 12), 0.0)
+        return kernels.Customers(*(getattr(pop, name) for name in kernels.Customers._fields))
 
-    def effective_price_sensitivity(self, years: np.ndarray) -> np.ndarray:
-        """Price sensitivity after the tenure effect, if it is switched on (floor: 30%)."""
+    def effective_price_sensitivity(self, rows: np.ndarray) -> np.ndarray:
+        """Price sensitivity of customers ``rows`` after the tenure effect (floor: 30%)."""
         effect = self.config.market.tenure_effects.price_sensitivity
-        sensitivity = self.population.price_sensitivity
+        pop = self.population
+        sensitivity = pop.price_sensitivity[rows]
         if not effect.enabled or effect.size == 0:
             return sensitivity
+        years = (self.steps - pop.acquired_at[rows]) * (self.dt / 12)
         return sensitivity * np.maximum(1 - effect.size * years, 0.3)
+
+    def churn_rules(self) -> kernels.ChurnRules:
+        """The market's parameters for the churn kernel, as plain floats."""
+        b = self.config.market.behaviour
+        effect = self.config.market.tenure_effects.price_sensitivity
+        rules = dict(
+            satisfaction_weight=b.churn_satisfaction_weight,
+            satisfaction_at_par=b.satisfaction_at_par,
+            strength_weight=b.churn_strength_weight,
+            price_weight=b.price_churn_weight,
+            sensitivity_decline=effect.size if effect.enabled else 0.0,
+            log_referred_multiplier=np.log(max(b.referred_churn_multiplier, 1e-12)),
+            years_per_period=self.dt / 12,
+        )
+        return kernels.ChurnRules(**{name: float(value) for name, value in rules.items()})
 
     def start_relationships(self, rows: np.ndarray, firms: np.ndarray, origin: np.ndarray) -> None:
         """Make ``rows`` new customers of ``firms`` in this period."""
@@ -354,38 +413,31 @@ class RelationshipMarket(mesa.Model):
         The rate rises with dissatisfaction and with a price above the cheapest rival's, and
         falls with trust and with loyalty points at stake.
         """
-        pop, m = self.population, self.config.market
-        b, f_none = m.behaviour, self.n_firms
-        firm = pop.firm.astype(np.intp)  # per-firm values are gathered twice as fast by intp
-        years = self.tenure_years()
-        sensitivity = self.effective_price_sensitivity(years)
-        log_rate = np.log(np.maximum(pop.base_churn_rate, 1e-12))
-        log_rate += b.churn_satisfaction_weight * (b.satisfaction_at_par - pop.satisfaction)
-        log_rate -= b.churn_strength_weight * pop.strength * pop.response
-        if self.n_firms > 1:
-            ratio = bh.price_ratio(self.price, self.cheapest_rival)[firm]  # per firm, then spread
-            log_rate += b.price_churn_weight * sensitivity * np.log(ratio)
-        progress = np.minimum(pop.points / self.reward_threshold[firm], 1.0)
-        log_rate -= self.switching_cost[firm] * progress * pop.response
-        if b.referred_churn_multiplier != 1.0:
-            referred = pop.origin == ORIGIN["referral"]
-            log_rate += np.log(max(b.referred_churn_multiplier, 1e-12)) * referred
-        active = firm < f_none
-        # A monthly rate of e^20 is certain churn; the cap keeps extreme inputs finite.
-        np.minimum(log_rate, 20.0, out=log_rate)
-        probability = bh.select(active, bh.per_period(np.exp(log_rate), self.dt), 0.0)
-        probability[pop.base_churn_rate <= 0] = 0.0
+        pop, f_none = self.population, self.n_firms
+        customers = self.customers()
+        log_rate = kernels.churn_log_rates(
+            customers,
+            self.log_base_churn_rate,
+            self.log_price_ratio,
+            self.switching_cost.astype(np.float64),
+            self.reward_threshold.astype(np.float64),
+            self.churn_rules(),
+            self.steps,
+        )
+        # Two whole-array passes: numpy's vectorised exponentials beat a compiled loop's.
+        probability = bh.per_period(np.exp(log_rate), self.dt)
         pop.churn_probability = probability  # every customer's current risk, for CLV
-        at_risk = active & (pop.acquired_at < self.steps)  # this period's newcomers stay
         u = self.u[U_MOVE]
-        leaving = np.flatnonzero(at_risk & (u < probability))
+        leaving = kernels.leavers(customers, u, probability, self.steps)
         if leaving.size == 0:
             return
+        firm = pop.firm
         old = firm[leaving].copy()
         self.end_relationships(leaving)
         # Given that a customer leaves (u < p), u / p is a fresh uniform for where to.
         u_where = u[leaving] / probability[leaving]
-        new = self.choose_rivals(leaving, old, sensitivity[leaving], u_where)
+        sensitivity = self.effective_price_sensitivity(leaving)
+        new = self.choose_rivals(leaving, old, sensitivity, u_where)
         to_rival = new < f_none
         self.tally["churned_to_rival"] += np.bincount(old[to_rival], minlength=f_none + 1)
         self.tally["churned_out_of_market"] += np.bincount(old[~to_rival], minlength=f_none + 1)
@@ -571,7 +623,7 @@ class RelationshipMarket(mesa.Model):
         pop, r = self.population, self.config.market.responses
         active = pop.firm < self.n_firms
         targeted, low_value = self.value_segments(active)
-        customers = kernels.Customers(*(getattr(pop, name) for name in kernels.Customers._fields))
+        customers = self.customers()
         u = self.u
         draws = kernels.Draws(
             u[U_BUY], u[U_FAIL], u[U_PERSONAL], u[U_CROSS], u[U_LOYALTY], self.noise
@@ -711,32 +763,16 @@ class RelationshipMarket(mesa.Model):
     def close_books(self) -> None:
         """Update lifecycle stages and write each firm's accounts for the period."""
         pop, b, f_none = self.population, self.config.market.behaviour, self.n_firms
-        active = pop.firm < f_none
-        new = active & (pop.acquired_at == self.steps)
-        bonded = pop.strength >= b.bonding_threshold
-        advocate = bonded & (pop.satisfaction >= b.promoter_threshold)
-        i8 = np.int8
-        bonding = bh.select(bonded, STAGE["bonding"], STAGE["experience"], i8)
-        stage = bh.select(advocate, STAGE["advocacy"], bonding, i8)
-        stage = bh.select(new, STAGE["purchase"], stage, i8)
-        pop.stage = bh.select(active, stage, pop.stage, i8)
-
-        codes = pop.firm.astype(np.intp)  # bincount converts int16 codes slowly, on every call
-        counts = bh.count_by(pop.firm, None, f_none + 1)
-        by_stage = np.bincount(
-            codes * len(STAGE) + pop.stage, minlength=(f_none + 1) * len(STAGE)
-        ).reshape(f_none + 1, len(STAGE))
-        sat_sum = np.bincount(codes, weights=pop.satisfaction, minlength=f_none + 1)
+        rules = kernels.StageRules(
+            float(b.bonding_threshold), float(b.promoter_threshold), float(b.detractor_threshold)
+        )
+        by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = kernels.lifecycle(
+            self.customers(), pop.stage, pop.last_firm, pop.considering, rules, self.steps, f_none
+        )
+        counts = by_stage.sum(axis=1)
         # Net promoter score: share of promoters minus share of detractors, in points.
-        # (Counted as integers: the same values as summing +1/-1 weights in floating point.)
-        promoters = bh.count_by(pop.firm, pop.satisfaction >= b.promoter_threshold, f_none + 1)
-        detractors = bh.count_by(pop.firm, pop.satisfaction < b.detractor_threshold, f_none + 1)
         net_promoters = (promoters - detractors).astype(np.float64)
-        lapsed = pop.stage == STAGE["lapsed"]
-        lapsed_by = bh.count_by(pop.last_firm, lapsed, f_none + 1)
-        evaluating = pop.stage == STAGE["evaluation"]
-        evaluating_by = bh.count_by(pop.considering, evaluating, f_none + 1)
-        discovery = int((pop.stage == STAGE["discovery"]).sum())
+        discovery = int(by_stage[:, STAGE["discovery"]].sum())
         total_customers = int(counts[:f_none].sum())
         discount = (1 + self.discount_per_period) ** -self.steps
         for firm in self.firm_agents:
