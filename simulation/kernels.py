@@ -1,14 +1,15 @@
-"""Per-customer rules compiled as passes over the customers (churn risk, service).
+"""The per-customer rules of a period, compiled with numba as passes over the customers.
 
-What a customer lives through in a period's service (purchase, failure and recovery, contacts,
-satisfaction, trust, expectations, accounts, loyalty points) is a few dozen arithmetic steps per
-customer. Written as whole-array numpy operations it took about a hundred passes over every
-array, each streaming megabytes through memory for a handful of operations; that was 45% of a
-period at a million customers. Compiled with numba, the same rules run in two passes: the first
-counts who each budget-funded lever may reach, the second applies the rules to each customer.
+A phase of the model is a few dozen arithmetic steps per customer. Written as whole-array
+numpy operations, the service phase alone took about a hundred passes over million-element
+arrays, each streaming megabytes through memory for one or two operations. Here each rule reads
+as one customer's story and runs in one pass: the churn hazard, the acquisition of prospects,
+the service (purchase, failure and recovery, contacts, satisfaction, trust, expectations,
+accounts, loyalty points) and the lifecycle counts of the books.
 
-The rules read as the customer's story, one customer at a time. All random numbers come from the
-model's block of uniforms, drawn before; the kernels draw nothing.
+The kernels draw no random numbers: they read the model's block of uniforms, drawn before. They
+take the population's arrays as they are (views, not copies) and update them in place; what is
+decided per firm (how far a budget reaches) is decided by the model between passes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,168 @@ REFERRAL = ORIGIN["referral"]
 N_STAGES = len(STAGE)
 PURCHASE, EXPERIENCE, BONDING = STAGE["purchase"], STAGE["experience"], STAGE["bonding"]
 ADVOCACY, LAPSED, EVALUATION = STAGE["advocacy"], STAGE["lapsed"], STAGE["evaluation"]
+
+
+class Customers(NamedTuple):
+    """The population's arrays the kernels read or update (a view, not a copy)."""
+
+    firm: np.ndarray
+    price_sensitivity: np.ndarray
+    acquired_at: np.ndarray
+    origin: np.ndarray
+    channel: np.ndarray
+    response: np.ndarray
+    contact_tolerance: np.ndarray
+    units: np.ndarray
+    match: np.ndarray
+    satisfaction: np.ndarray
+    expectation: np.ndarray
+    strength: np.ndarray
+    points: np.ndarray
+    uplift: np.ndarray
+    purchases: np.ndarray
+    last_purchase: np.ndarray
+    monetary: np.ndarray
+    margin: np.ndarray
+
+
+@njit(inline="always")
+def one_if(flag: bool) -> float:
+    """1.0 where ``flag`` holds, else 0.0."""
+    return 1.0 if flag else 0.0
+
+
+@njit(inline="always")
+def pick(weights: np.ndarray, target: float) -> int:
+    """The option whose share of the running total holds ``target`` (the last if none)."""
+    running = 0.0
+    for k in range(weights.shape[0] - 1):
+        running += weights[k]
+        if target < running:
+            return k
+    return weights.shape[0] - 1
+
+
+# --------------------------------------------------------------------------- churn
+
+
+class ChurnRules(NamedTuple):
+    """The market's parameters for the churn hazard."""
+
+    satisfaction_weight: float
+    satisfaction_at_par: float
+    strength_weight: float
+    price_weight: float
+    sensitivity_decline: float  # per year of tenure, 0 unless the tenure effect is on
+    log_referred_multiplier: float
+    years_per_period: float
+
+
+@njit(cache=True, nogil=True)
+def churn_log_rates(
+    c: Customers,
+    log_base_rate: np.ndarray,
+    log_price_ratio: np.ndarray,
+    switching_cost: np.ndarray,
+    reward_threshold: np.ndarray,
+    rules: ChurnRules,
+    step: int,
+) -> np.ndarray:
+    """Each customer's log monthly churn rate (minus infinity for people without a firm).
+
+    The rate rises with dissatisfaction and with a price above the cheapest rival's (the
+    firm's ``log_price_ratio``), and falls with trust and with loyalty points at stake.
+    """
+    n_firms = log_price_ratio.shape[0] - 1
+    out = np.empty(c.firm.shape[0], dtype=np.float32)
+    for i in range(c.firm.shape[0]):
+        f = c.firm[i]
+        if f >= n_firms or log_base_rate[i] == -np.inf:
+            out[i] = -np.inf
+            continue
+        response = c.response[i]
+        years = (step - c.acquired_at[i]) * rules.years_per_period
+        sensitivity = c.price_sensitivity[i] * max(1.0 - rules.sensitivity_decline * years, 0.3)
+        progress = min(c.points[i] / reward_threshold[f], 1.0)
+        log_rate = (
+            log_base_rate[i]
+            + rules.satisfaction_weight * (rules.satisfaction_at_par - c.satisfaction[i])
+            - rules.strength_weight * c.strength[i] * response
+            + rules.price_weight * sensitivity * log_price_ratio[f]
+            - switching_cost[f] * progress * response
+            + rules.log_referred_multiplier * one_if(c.origin[i] == REFERRAL)
+        )
+        # A monthly rate of e^20 is certain churn; the cap keeps extreme inputs finite.
+        out[i] = min(log_rate, 20.0)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def leavers(c: Customers, u: np.ndarray, probability: np.ndarray, step: int) -> np.ndarray:
+    """Rows of the customers who leave this period: ``u < probability``.
+
+    This period's newcomers stay.
+    """
+    rows = np.empty(c.firm.shape[0], dtype=np.intp)
+    count = 0
+    for i in range(c.firm.shape[0]):
+        rows[count] = i
+        count += (u[i] < probability[i]) & (c.acquired_at[i] < step)
+    return rows[:count].copy()
+
+
+# --------------------------------------------------------------------------- acquisition
+
+
+@njit(cache=True, nogil=True)
+def acquisitions(
+    u: np.ndarray,
+    ad_rate: np.ndarray,
+    referral_rate: np.ndarray,
+    response: np.ndarray,
+    ad_conversion: float,
+    referral_conversion: float,
+    dt: float,
+) -> np.ndarray:
+    """What happens to each prospect this period, given its uniform ``u``.
+
+    A prospect meets each firm's advertising (monthly hazard ``ad_rate[f]``) and its
+    referrals (``referral_rate[f, a]``); ``response[f, a]`` is its response to the firm's
+    offer price. It buys with probability ``1 - exp(-dt x sum of buying hazards)``; if not,
+    it may be reached and start considering a firm. Which firm and channel follows from where
+    ``u`` falls among the hazards.
+
+    Returns:
+        One code per prospect: -1 nothing, ``f`` considering firm ``f``, ``n_firms + f`` won
+        by ``f``'s advertising, ``2 n_firms + f`` won by a referral to ``f``.
+    """
+    n_firms, n = referral_rate.shape
+    out = np.empty(n, dtype=np.int16)
+    buying = np.empty(2 * n_firms)
+    reached = np.empty(n_firms)
+    for a in range(n):
+        total_buying = 0.0
+        total_reached = 0.0
+        for f in range(n_firms):
+            heard = referral_rate[f, a]
+            buying[f] = ad_rate[f] * min(ad_conversion * response[f, a], 1.0)
+            buying[n_firms + f] = heard * min(referral_conversion * response[f, a], 1.0)
+            reached[f] = ad_rate[f] + heard
+            total_reached += reached[f]
+        for k in range(2 * n_firms):
+            total_buying += buying[k]
+        p_buy = -math.expm1(-total_buying * dt)
+        p_reach = -math.expm1(-total_reached * dt)
+        code = -1
+        if u[a] < p_buy:
+            code = n_firms + pick(buying, u[a] / p_buy * total_buying)
+        elif u[a] < p_reach:
+            code = pick(reached, u[a] / p_reach * total_reached)
+        out[a] = code
+    return out
+
+
+# --------------------------------------------------------------------------- service
 
 
 class ServiceRules(NamedTuple):
@@ -85,29 +248,6 @@ class FirmTerms(NamedTuple):
     quality_drop: np.ndarray  # quality they lose
 
 
-class Customers(NamedTuple):
-    """The population's arrays the kernels read or update (a view, not a copy)."""
-
-    firm: np.ndarray
-    price_sensitivity: np.ndarray
-    acquired_at: np.ndarray
-    origin: np.ndarray
-    channel: np.ndarray
-    response: np.ndarray
-    contact_tolerance: np.ndarray
-    units: np.ndarray
-    match: np.ndarray
-    satisfaction: np.ndarray
-    expectation: np.ndarray
-    strength: np.ndarray
-    points: np.ndarray
-    uplift: np.ndarray
-    purchases: np.ndarray
-    last_purchase: np.ndarray
-    monetary: np.ndarray
-    margin: np.ndarray
-
-
 class Draws(NamedTuple):
     """This period's uniforms for the service phase (one entry per customer) and the noise."""
 
@@ -119,10 +259,22 @@ class Draws(NamedTuple):
     noise: np.ndarray  # standard normal, the quality experienced
 
 
-@njit(inline="always")
-def one_if(flag: bool) -> float:
-    """1.0 where ``flag`` holds, else 0.0."""
-    return 1.0 if flag else 0.0
+@njit(cache=True)
+def contact_effect(
+    contacts: float,
+    unwanted: float,
+    tolerance: float,
+    response: float,
+    benefit: float,
+    penalty: float,
+) -> float:
+    """Satisfaction change from a period's contacts: an inverted U peaking at ``tolerance``.
+
+    Wanted contacts help up to the ideal number and hurt beyond it (Godfrey, Seiders & Voss
+    2011); each contact in an unwanted channel irritates on top.
+    """
+    shape = contacts - contacts * contacts / (2.0 * tolerance)
+    return benefit * response * shape - penalty * unwanted
 
 
 @njit(cache=True, nogil=True)
@@ -209,14 +361,18 @@ def serve_customers(
         member = aimed & (d.loyalty[i] < reach[LOYALTY, f]) & terms.loyalty_on[f]
         unrecovered = failed and not recovered
 
-        # Contacts: personalised service uses the preferred channel, the rest the policy's
-        # channel; wanted contacts help up to the tolerance and hurt beyond it (an inverted U).
+        # Contacts: personalised service uses the preferred channel, the rest the policy's.
         via_policy = one_if(thanked) + one_if(offered) + one_if(member)
         channel = terms.contact_channel[f]
         unwanted = via_policy if channel >= 0 and channel != c.channel[i] else 0.0
-        contacts = via_policy + one_if(personal)
-        shape = contacts - contacts * contacts / (2.0 * c.contact_tolerance[i])
-        contact = rules.contact_benefit * response * shape - rules.wrong_channel_penalty * unwanted
+        contact = contact_effect(
+            via_policy + one_if(personal),
+            unwanted,
+            c.contact_tolerance[i],
+            response,
+            rules.contact_benefit,
+            rules.wrong_channel_penalty,
+        )
 
         # Satisfaction: lasting fit with the firm plus the disconfirmation of expectations.
         strength = c.strength[i]
@@ -300,69 +456,7 @@ def serve_customers(
     return sums
 
 
-class ChurnRules(NamedTuple):
-    """The market's parameters for the churn hazard."""
-
-    satisfaction_weight: float
-    satisfaction_at_par: float
-    strength_weight: float
-    price_weight: float
-    sensitivity_decline: float  # per year of tenure, 0 unless the tenure effect is on
-    log_referred_multiplier: float
-    years_per_period: float
-
-
-@njit(cache=True, nogil=True)
-def churn_log_rates(
-    c: Customers,
-    log_base_rate: np.ndarray,
-    log_price_ratio: np.ndarray,
-    switching_cost: np.ndarray,
-    reward_threshold: np.ndarray,
-    rules: ChurnRules,
-    step: int,
-) -> np.ndarray:
-    """Each customer's log monthly churn rate (minus infinity for people without a firm).
-
-    The rate rises with dissatisfaction and with a price above the cheapest rival's (the
-    firm's ``log_price_ratio``), and falls with trust and with loyalty points at stake.
-    """
-    n_firms = log_price_ratio.shape[0] - 1
-    out = np.empty(c.firm.shape[0], dtype=np.float32)
-    for i in range(c.firm.shape[0]):
-        f = c.firm[i]
-        if f >= n_firms or log_base_rate[i] == -np.inf:
-            out[i] = -np.inf
-            continue
-        response = c.response[i]
-        years = (step - c.acquired_at[i]) * rules.years_per_period
-        sensitivity = c.price_sensitivity[i] * max(1.0 - rules.sensitivity_decline * years, 0.3)
-        progress = min(c.points[i] / reward_threshold[f], 1.0)
-        log_rate = (
-            log_base_rate[i]
-            + rules.satisfaction_weight * (rules.satisfaction_at_par - c.satisfaction[i])
-            - rules.strength_weight * c.strength[i] * response
-            + rules.price_weight * sensitivity * log_price_ratio[f]
-            - switching_cost[f] * progress * response
-            + rules.log_referred_multiplier * one_if(c.origin[i] == REFERRAL)
-        )
-        # A monthly rate of e^20 is certain churn; the cap keeps extreme inputs finite.
-        out[i] = min(log_rate, 20.0)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def leavers(c: Customers, u: np.ndarray, probability: np.ndarray, step: int) -> np.ndarray:
-    """Rows of the customers who leave this period: ``u < probability``.
-
-    This period's newcomers stay.
-    """
-    rows = np.empty(c.firm.shape[0], dtype=np.intp)
-    count = 0
-    for i in range(c.firm.shape[0]):
-        rows[count] = i
-        count += (u[i] < probability[i]) & (c.acquired_at[i] < step)
-    return rows[:count].copy()
+# --------------------------------------------------------------------------- books
 
 
 class StageRules(NamedTuple):

@@ -1,6 +1,7 @@
 """The market: a Mesa model of customers and competing firms, one period per step.
 
-A step is a sequence of verbs, each a few whole-array operations over all customers:
+A step is a sequence of verbs, each a few whole-array operations or compiled passes over all
+customers (:mod:`simulation.kernels`):
 
 1. ``win_back``: lapsed customers may be won back, or drift back into the market;
 2. ``churn``: customers leave for a rival or leave the market;
@@ -211,6 +212,8 @@ class RelationshipMarket(mesa.Model):
             step,
             self.n_firms,
         )
+        table = np.zeros((self.n_firms, 0), dtype=np.float32)
+        kernels.acquisitions(none, np.zeros(self.n_firms), table, table, 0.5, 0.5, 1.0)
         RelationshipMarket._kernels_loaded = True
 
     _kernels_loaded = False
@@ -317,7 +320,7 @@ class RelationshipMarket(mesa.Model):
             )
         }
         self.lever_cost: dict[str, np.ndarray] = {}
-        self.customers_start = bh.count_by(pop.firm, None, self.n_firms + 1)
+        self.customers_start = bh.count_by(pop.firm, self.n_firms + 1)
 
     def customers(self) -> kernels.Customers:
         """The population's arrays as the kernels take them (views, not copies)."""
@@ -491,37 +494,28 @@ class RelationshipMarket(mesa.Model):
         offer = bh.price_ratio(
             self.price[:f_none] * (1 - self.first_discount[:f_none]), m.reference_price
         )
-        # One row per firm (and channel): summing a (prospects, firms) array over its short
-        # axis costs ten times more than adding whole rows, for the same sums.
+        # The response to each firm's offer price, min(1, conversion x offer^-sensitivity)
+        # without the cap, as one vectorised exponential.
         sensitivity = pop.price_sensitivity[prospect]
-        log_offer = np.log(offer)
-        reach = np.empty((f_none, prospect.size))
-        hazards = np.empty((2 * f_none, prospect.size))  # advertising rows, then referral rows
-        for index in range(f_none):
-            # bh.conversion for both channels, sharing the exponential (same values).
-            response = np.exp(-sensitivity * log_offer[index])
-            buy_ad = np.minimum(ad.conversion * response, 1.0)
-            buy_referred = np.minimum(m.responses.word_of_mouth.conversion * response, 1.0)
-            np.add(ad_reach[index], referral_rate[index], out=reach[index])
-            np.multiply(ad_reach[index], buy_ad, out=hazards[index])
-            hazards[f_none + index] = referral_rate[index] * buy_referred
-        p_buy = bh.per_period(bh.sum_rows(hazards), self.dt)
-        p_reach = bh.per_period(bh.sum_rows(reach), self.dt)
-        u = self.u[U_MOVE, prospect]
-        buying = u < p_buy
-        # Positions rather than masks: each is used several times, and a boolean index
-        # branches on every element.
-        evaluating = np.flatnonzero(~buying & (u < p_reach))
-        buying = np.flatnonzero(buying)
+        response = np.exp(-sensitivity[None, :] * np.log(offer)[:, None])
+        outcome = kernels.acquisitions(
+            self.u[U_MOVE, prospect],
+            np.asarray(ad_reach, dtype=np.float64),
+            referral_rate,
+            response,
+            float(ad.conversion),
+            float(m.responses.word_of_mouth.conversion),
+            float(self.dt),
+        )
+        evaluating = np.flatnonzero((outcome >= 0) & (outcome < f_none))
         if evaluating.size:
             rows = prospect[evaluating]
             pop.stage[rows] = STAGE["evaluation"]
-            pop.considering[rows] = bh.pick_row(
-                reach[:, evaluating], u[evaluating] / p_reach[evaluating]
-            )
+            pop.considering[rows] = outcome[evaluating]
+        buying = np.flatnonzero(outcome >= f_none)
         if not buying.size:
             return
-        choice = bh.pick_row(hazards[:, buying], u[buying] / p_buy[buying])
+        choice = outcome[buying] - f_none  # advertising rows, then referral rows
         firms = (choice % f_none).astype(np.int16)
         referred = choice >= f_none
         origin = np.where(referred, ORIGIN["referral"], ORIGIN["advertising"]).astype(np.int8)

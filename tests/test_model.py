@@ -230,14 +230,13 @@ def test_spend_grows_with_tenure_only_when_switched_on():
 
 
 def test_contacts_beyond_tolerance_lower_satisfaction():
-    from simulation.behaviour import contact_effect
+    from simulation.kernels import contact_effect
 
-    tolerance = np.full(5, 2.0, dtype=np.float32)
-    contacts = np.array([0, 1, 2, 3, 5], dtype=np.float32)
-    effect = contact_effect(contacts, np.zeros(5), tolerance, np.ones(5), 0.02, 0.03)
-    assert np.argmax(effect) == 2  # the ideal number of contacts
+    contacts = [0.0, 1.0, 2.0, 3.0, 5.0]
+    effect = np.array([contact_effect(n, 0.0, 2.0, 1.0, 0.02, 0.03) for n in contacts])
+    assert np.argmax(effect) == 2  # the ideal number of contacts (the tolerance)
     assert effect[4] < 0  # far too many contacts irritate
-    unwanted = contact_effect(contacts, contacts, tolerance, np.ones(5), 0.02, 0.03)
+    unwanted = np.array([contact_effect(n, n, 2.0, 1.0, 0.02, 0.03) for n in contacts])
     assert (unwanted[1:] < effect[1:]).all()
 
 
