@@ -190,7 +190,9 @@ def acquisitions(
         if u[a] < p_buy:
             code = n_firms + pick(buying, u[a] / p_buy * total_buying)
         elif u[a] < p_reach:
-            code = pick(reached, u[a] / p_reach * total_reached)
+            # Given reach without a purchase, u's position in [p_buy, p_reach) is uniform.
+            fresh = (u[a] - p_buy) / (p_reach - p_buy)
+            code = pick(reached, fresh * total_reached)
         out[a] = code
     return out
 
