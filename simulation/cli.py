@@ -95,12 +95,14 @@ def run(
         started = res.now()
         with _progress(quiet) as progress:
             task = progress.add_task(f"{loaded.name}", total=total)
+            progress.refresh()
+
+            def advance(_) -> None:
+                progress.advance(task)
+                progress.refresh()
+
             results = run_scenario(
-                loaded,
-                replications=replications,
-                seed=seed,
-                jobs=jobs,
-                on_result=lambda _: progress.advance(task),
+                loaded, replications=replications, seed=seed, jobs=jobs, on_result=advance
             )
         timing = res.RunTiming(started, res.now(), jobs, command=_COMMAND.get())
         folder = res.write_run(results, target, timing, overwrite=overwrite)
@@ -119,6 +121,11 @@ def run(
 
 
 def _progress(quiet: bool) -> Progress:
+    """The run's progress bar, redrawn after each run rather than by a thread of its own.
+
+    With no other thread in the process, the workers can be forked, which spares each of
+    them a second or more of start-up (see :func:`simulation.workers.start_method`).
+    """
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -128,6 +135,7 @@ def _progress(quiet: bool) -> Progress:
         console=err,
         disable=quiet,
         transient=True,
+        auto_refresh=False,
     )
 
 

@@ -220,7 +220,10 @@ def _execute(
         pool = None
     else:
         pool = process_pool(jobs)
-        outputs = pool.map(_run_task, tasks)
+        # Tasks go to the workers in chunks: one message (and one copy of the scenario) per
+        # chunk rather than per run keeps the parent's share of the CPUs small; ten chunks per
+        # worker keep the last one short.
+        outputs = pool.map(_run_task, tasks, chunksize=max(1, len(tasks) // (10 * jobs)))
     try:
         for result in outputs:
             results.append(result)

@@ -5,8 +5,9 @@ which one it drives. Results never depend on the backend or the number of worker
 run's seed is fixed by the master seed, the design point and the replication.
 
 - ``serial`` (``--jobs 1``): in the calling process; the simplest to debug.
-- ``process`` (default): :class:`~concurrent.futures.ProcessPoolExecutor` with the ``spawn``
-  start method (no forked copies of the parent's threads or locks; the same on every OS).
+- ``process`` (default): :class:`~concurrent.futures.ProcessPoolExecutor`; workers are forked
+  on Linux when the sweep process runs no other thread, spawned otherwise (no forked copies of
+  another thread's locks; see :func:`simulation.workers.start_method`).
 - ``dask``: a Dask ``LocalCluster`` of ``--jobs`` single-threaded worker processes, or an
   existing scheduler given by address (``--scheduler tcp://host:8786``); needs the optional
   extra ``pip install relsim[dask]``, and relsim installed on every worker.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulation.errors import UserError
-from simulation.workers import process_pool
+from simulation.workers import process_pool, start_method
 
 EXECUTORS = ("process", "dask")
 
@@ -106,8 +107,9 @@ def open_backend(
     if jobs == 1:
         yield Backend(SerialExecutor(), "serial", 1)
         return
+    method = start_method()  # decided before the pool exists, as process_pool decides it
     executor = process_pool(jobs)
-    backend = Backend(executor, "process", jobs, {"start_method": "spawn"})
+    backend = Backend(executor, "process", jobs, {"start_method": method})
     try:
         yield backend
     except BaseException:
