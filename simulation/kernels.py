@@ -10,6 +10,10 @@ accounts, loyalty points) and the lifecycle counts of the books.
 The kernels draw no random numbers: they read the model's block of uniforms, drawn before. They
 take the population's arrays as they are (views, not copies) and update them in place; what is
 decided per firm (how far a budget reaches) is decided by the model between passes.
+
+They are plain Python: with ``NUMBA_DISABLE_JIT=1`` in the environment they run uncompiled
+(slowly), which lets a debugger step through a customer's period; ``tests/test_kernels.py``
+checks that both ways give the same tables.
 """
 
 from __future__ import annotations
