@@ -1,7 +1,5 @@
 """``python -m simulation``: the same as the ``relsim`` command."""
 
-import sys
+from simulation.launch import main
 
-from simulation.cli import main
-
-sys.exit(main())
+main()

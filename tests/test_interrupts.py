@@ -70,14 +70,18 @@ class Relsim:
         )
         self.pid = self.process.pid
 
-    def handles_sigterm(self) -> bool:
-        """Whether the command line is running (it has installed its SIGTERM handler)."""
+    def catches(self, signum: int) -> bool:
+        """Whether the process has a handler of its own for ``signum``."""
         try:
             status = Path(f"/proc/{self.pid}/status").read_text()
         except OSError:
             return False
         caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
-        return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+        return bool(int(caught.split()[1], 16) & (1 << (signum - 1)))
+
+    def handles_sigterm(self) -> bool:
+        """Whether the command line is running (it has installed its SIGTERM handler)."""
+        return self.catches(signal.SIGTERM)
 
     def workers(self) -> list[psutil.Process]:
         """Processes started by this one (pool workers and their helpers)."""
@@ -170,6 +174,25 @@ def small_result(out: Path) -> str:
 
 
 # --------------------------------------------------------------------------- relsim run
+def test_ctrl_c_while_relsim_loads_is_quiet(relsim, tmp_path):
+    run = relsim(["run", "acquisition_vs_retention", *LONG_RUN], tmp_path)
+
+    def loading() -> bool:  # numpy's core is mapped: relsim's own imports have begun
+        with contextlib.suppress(OSError):
+            return "_multiarray_umath" in Path(f"/proc/{run.pid}/maps").read_text()
+        return False
+
+    # The command line installs its own handlers only once loaded, about a second later.
+    wait_until(loading, what="relsim to start loading")
+    assert not run.handles_sigterm(), "relsim loaded too fast to be interrupted while loading"
+    run.signal(signal.SIGINT, group=True)
+    status, _, err = run.finish()
+    assert status == 130
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "interrupted while starting: nothing was done"
+    assert not (tmp_path / "results").exists()
+
+
 def test_ctrl_c_mid_run_keeps_the_previous_result(relsim, tmp_path):
     out = tmp_path / "results"
     before = small_result(out)
