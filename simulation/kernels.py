@@ -63,6 +63,27 @@ class Customers(NamedTuple):
     margin: np.ndarray
 
 
+class FirmTerms(NamedTuple):
+    """Per-firm settings, one entry per firm plus one for 'no firm' (float64 unless noted)."""
+
+    price: np.ndarray
+    unit_cost: np.ndarray
+    cost_to_serve: np.ndarray
+    quality: np.ndarray
+    failure_probability: np.ndarray
+    first_discount: np.ndarray
+    win_back_discount: np.ndarray
+    points_per_money: np.ndarray
+    reward_threshold: np.ndarray
+    switching_cost: np.ndarray  # churn: exp(-switching cost x progress to the next reward)
+    log_price_ratio: np.ndarray  # churn: log of the price over the cheapest rival's
+    reward_value: np.ndarray
+    loyalty_on: np.ndarray  # bool
+    contact_channel: np.ndarray  # int8, -1: no channel of its own
+    serve_cut: np.ndarray  # share of cost to serve saved on low-value customers
+    quality_drop: np.ndarray  # quality they lose
+
+
 @njit(inline="always")
 def one_if(flag: bool) -> float:
     """1.0 where ``flag`` holds, else 0.0."""
@@ -99,9 +120,7 @@ class ChurnRules(NamedTuple):
 def churn_log_rates(
     c: Customers,
     log_base_rate: np.ndarray,
-    log_price_ratio: np.ndarray,
-    switching_cost: np.ndarray,
-    reward_threshold: np.ndarray,
+    terms: FirmTerms,
     rules: ChurnRules,
     step: int,
 ) -> np.ndarray:
@@ -110,7 +129,7 @@ def churn_log_rates(
     The rate rises with dissatisfaction and with a price above the cheapest rival's (the
     firm's ``log_price_ratio``), and falls with trust and with loyalty points at stake.
     """
-    n_firms = log_price_ratio.shape[0] - 1
+    n_firms = terms.price.shape[0] - 1
     out = np.empty(c.firm.shape[0], dtype=np.float32)
     for i in range(c.firm.shape[0]):
         f = c.firm[i]
@@ -120,13 +139,13 @@ def churn_log_rates(
         response = c.response[i]
         years = (step - c.acquired_at[i]) * rules.years_per_period
         sensitivity = c.price_sensitivity[i] * max(1.0 - rules.sensitivity_decline * years, 0.3)
-        progress = min(c.points[i] / reward_threshold[f], 1.0)
+        progress = min(c.points[i] / terms.reward_threshold[f], 1.0)
         log_rate = (
             log_base_rate[i]
             + rules.satisfaction_weight * (rules.satisfaction_at_par - c.satisfaction[i])
             - rules.strength_weight * c.strength[i] * response
-            + rules.price_weight * sensitivity * log_price_ratio[f]
-            - switching_cost[f] * progress * response
+            + rules.price_weight * sensitivity * terms.log_price_ratio[f]
+            - terms.switching_cost[f] * progress * response
             + rules.log_referred_multiplier * one_if(c.origin[i] == REFERRAL)
         )
         # A monthly rate of e^20 is certain churn; the cap keeps extreme inputs finite.
@@ -233,25 +252,6 @@ class ServiceRules(NamedTuple):
     loyalty_reward_satisfaction: float
     reference_price: float
     years_per_period: float
-
-
-class FirmTerms(NamedTuple):
-    """Per-firm settings, one entry per firm plus one for 'no firm' (float64 unless noted)."""
-
-    price: np.ndarray
-    unit_cost: np.ndarray
-    cost_to_serve: np.ndarray
-    quality: np.ndarray
-    failure_probability: np.ndarray
-    first_discount: np.ndarray
-    win_back_discount: np.ndarray
-    points_per_money: np.ndarray
-    reward_threshold: np.ndarray
-    reward_value: np.ndarray
-    loyalty_on: np.ndarray  # bool
-    contact_channel: np.ndarray  # int8, -1: no channel of its own
-    serve_cut: np.ndarray  # share of cost to serve saved on low-value customers
-    quality_drop: np.ndarray  # quality they lose
 
 
 class Draws(NamedTuple):

@@ -41,7 +41,7 @@ from simulation.population import ORIGIN, STAGE, draw_population
 U_MOVE, U_BUY, U_FAIL, U_PERSONAL, U_CROSS, U_LOYALTY, U_REFERRAL = range(7)
 N_UNIFORMS = 7
 
-# Per-firm vectors the service kernels read, as float64.
+# Per-firm vectors the kernels read, as float64.
 _FLOAT_TERMS = (
     "price",
     "unit_cost",
@@ -52,6 +52,8 @@ _FLOAT_TERMS = (
     "win_back_discount",
     "points_per_money",
     "reward_threshold",
+    "switching_cost",
+    "log_price_ratio",
 )
 
 FIRM_REPORTERS = {name: attrgetter(f"books.{name}") for name in BOOK_FIELDS}
@@ -140,7 +142,6 @@ class RelationshipMarket(mesa.Model):
         self.firm_agents.sort(key=attrgetter("index"))
         self.firm_names = [f.name for f in self.firm_agents]
         self.population = draw_population(market, self.n_firms, self.rng)
-        # Relationships only start from now on: the longest tenure is steps - earliest_start.
         self.earliest_start = int(self.population.acquired_at.min(initial=0))
         with np.errstate(divide="ignore"):  # a base rate of 0 never churns: log 0 = -inf
             self.log_base_churn_rate = np.log(self.population.base_churn_rate)
@@ -150,6 +151,7 @@ class RelationshipMarket(mesa.Model):
             self._create_customers(market.customers)
         self.cohorts = CohortTracker(self.horizon) if self.horizon <= MAX_COHORT_PERIODS else None
         self._firm_vectors()
+        self._kernel_inputs()
         self._load_kernels()
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -180,6 +182,76 @@ class RelationshipMarket(mesa.Model):
             if paused:
                 gc.enable()
 
+    def _kernel_inputs(self) -> None:
+        """What the kernels read besides the population, fixed for the model's life.
+
+        The per-firm table and the market's parameters as plain floats.
+        """
+        m = self.config.market
+        b, r, te = m.behaviour, m.responses, m.tenure_effects
+
+        def floats(rules: type, **values: Any):
+            return rules(**{name: float(value) for name, value in values.items()})
+
+        def effect(switch) -> float:
+            return float(switch.size) if switch.enabled else 0.0
+
+        self.firm_terms = kernels.FirmTerms(
+            **{name: getattr(self, name).astype(np.float64) for name in _FLOAT_TERMS},
+            reward_value=np.append(
+                [f.policy.loyalty_programme.reward_value for f in self.firm_agents], 0.0
+            ),
+            loyalty_on=self.loyalty_on,
+            contact_channel=self.contact_channel,
+            serve_cut=np.array([t.serve_cut for t in self.targeting] + [0.0]),
+            quality_drop=np.array([t.quality_drop for t in self.targeting] + [0.0]),
+        )
+        self.churn_rules = floats(
+            kernels.ChurnRules,
+            satisfaction_weight=b.churn_satisfaction_weight,
+            satisfaction_at_par=b.satisfaction_at_par,
+            strength_weight=b.churn_strength_weight,
+            price_weight=b.price_churn_weight,
+            sensitivity_decline=effect(te.price_sensitivity),
+            log_referred_multiplier=np.log(max(b.referred_churn_multiplier, 1e-12)),
+            years_per_period=self.dt / 12,
+        )
+        self.service_rules = floats(
+            kernels.ServiceRules,
+            purchase_probability=b.purchase_probability,
+            satisfaction_at_par=b.satisfaction_at_par,
+            learning_weight=b.learning_weight,
+            quality_noise=b.quality_noise,
+            failure_penalty=b.failure_penalty,
+            forgiveness=b.forgiveness,
+            recovery_paradox=r.complaint_handling.recovery_paradox,
+            contact_benefit=b.contact_benefit,
+            wrong_channel_penalty=b.wrong_channel_penalty,
+            thank_you_satisfaction=r.thank_you.satisfaction,
+            personalisation_satisfaction=r.personalisation.satisfaction,
+            cross_sell_satisfaction=r.cross_sell.satisfaction,
+            strength_gain=b.strength_gain,
+            strength_loss=b.strength_loss,
+            thank_you_strength=r.thank_you.strength,
+            personalisation_strength=r.personalisation.strength,
+            expectation_adaptation=b.expectation_adaptation,
+            expectation_drift=effect(te.expectations) * self.dt / 12,
+            complaint_success=r.complaint_handling.success,
+            cross_sell_acceptance=r.cross_sell.acceptance,
+            spend_uplift=r.cross_sell.spend_uplift,
+            max_uplift=r.cross_sell.max_uplift,
+            spend_growth=effect(te.spend),
+            loyalty_reward_satisfaction=r.loyalty.reward_satisfaction,
+            reference_price=m.reference_price,
+            years_per_period=self.dt / 12,
+        )
+        self.stage_rules = floats(
+            kernels.StageRules,
+            bonding_threshold=b.bonding_threshold,
+            promoter_threshold=b.promoter_threshold,
+            detractor_threshold=b.detractor_threshold,
+        )
+
     def _load_kernels(self) -> None:
         """Run each compiled kernel once on no customers, as part of building the market.
 
@@ -189,29 +261,19 @@ class RelationshipMarket(mesa.Model):
         if RelationshipMarket._kernels_loaded:
             return
         pop, none = self.population, np.empty(0, dtype=np.float32)
-        nobody = kernels.Customers(*(getattr(pop, name)[:0] for name in kernels.Customers._fields))
+        nobody = self.customers(slice(0, 0))
         draws = kernels.Draws(none, none, none, none, none, none)
         flags = np.zeros(0, dtype=bool)
-        terms, step = self.firm_terms(), 0
+        terms, step = self.firm_terms, 0
         kernels.lever_counts(nobody, flags, draws, terms, 0.5)
         reach = np.zeros((kernels.N_LEVERS, self.n_firms + 1))
-        rules = self.service_rules()
-        factor = np.ones(0)
-        kernels.serve_customers(nobody, flags, flags, draws, reach, terms, rules, step, factor)
-        log_rates = kernels.churn_log_rates(
-            nobody, none, self.log_price_ratio, terms.price, terms.price, self.churn_rules(), step
+        kernels.serve_customers(
+            nobody, flags, flags, draws, reach, terms, self.service_rules, step, np.ones(0)
         )
+        log_rates = kernels.churn_log_rates(nobody, none, terms, self.churn_rules, step)
         kernels.leavers(nobody, none, log_rates, step)
-        stage_rules = kernels.StageRules(0.5, 0.5, 0.5)
-        kernels.lifecycle(
-            nobody,
-            pop.stage[:0],
-            pop.last_firm[:0],
-            pop.considering[:0],
-            stage_rules,
-            step,
-            self.n_firms,
-        )
+        empty = pop.stage[:0], pop.last_firm[:0], pop.considering[:0]
+        kernels.lifecycle(nobody, *empty, self.stage_rules, step, self.n_firms)
         table = np.zeros((self.n_firms, 0), dtype=np.float32)
         kernels.acquisitions(none, np.zeros(self.n_firms), table, table, 0.5, 0.5, 1.0)
         RelationshipMarket._kernels_loaded = True
@@ -322,35 +384,22 @@ class RelationshipMarket(mesa.Model):
         self.lever_cost: dict[str, np.ndarray] = {}
         self.customers_start = bh.count_by(pop.firm, self.n_firms + 1)
 
-    def customers(self) -> kernels.Customers:
-        """The population's arrays as the kernels take them (views, not copies)."""
+    def customers(self, rows: slice = slice(None)) -> kernels.Customers:
+        """The population's arrays (``rows`` of them) as the kernels take them: views."""
         pop = self.population
-        return kernels.Customers(*(getattr(pop, name) for name in kernels.Customers._fields))
+        return kernels.Customers(*(getattr(pop, name)[rows] for name in kernels.Customers._fields))
 
     def effective_price_sensitivity(self, rows: np.ndarray) -> np.ndarray:
-        """Price sensitivity of customers ``rows`` after the tenure effect (floor: 30%)."""
-        effect = self.config.market.tenure_effects.price_sensitivity
-        pop = self.population
-        sensitivity = pop.price_sensitivity[rows]
-        if not effect.enabled or effect.size == 0:
-            return sensitivity
-        years = (self.steps - pop.acquired_at[rows]) * (self.dt / 12)
-        return sensitivity * np.maximum(1 - effect.size * years, 0.3)
+        """Price sensitivity of customers ``rows`` after the tenure effect (floor: 30%).
 
-    def churn_rules(self) -> kernels.ChurnRules:
-        """The market's parameters for the churn kernel, as plain floats."""
-        b = self.config.market.behaviour
-        effect = self.config.market.tenure_effects.price_sensitivity
-        rules = dict(
-            satisfaction_weight=b.churn_satisfaction_weight,
-            satisfaction_at_par=b.satisfaction_at_par,
-            strength_weight=b.churn_strength_weight,
-            price_weight=b.price_churn_weight,
-            sensitivity_decline=effect.size if effect.enabled else 0.0,
-            log_referred_multiplier=np.log(max(b.referred_churn_multiplier, 1e-12)),
-            years_per_period=self.dt / 12,
-        )
-        return kernels.ChurnRules(**{name: float(value) for name, value in rules.items()})
+        The rule of :func:`kernels.churn_log_rates`, for a few rows.
+        """
+        pop, rules = self.population, self.churn_rules
+        sensitivity = pop.price_sensitivity[rows]
+        if rules.sensitivity_decline == 0:
+            return sensitivity
+        years = (self.steps - pop.acquired_at[rows]) * rules.years_per_period
+        return sensitivity * np.maximum(1 - rules.sensitivity_decline * years, 0.3)
 
     def start_relationships(self, rows: np.ndarray, firms: np.ndarray, origin: np.ndarray) -> None:
         """Make ``rows`` new customers of ``firms`` in this period."""
@@ -419,13 +468,7 @@ class RelationshipMarket(mesa.Model):
         pop, f_none = self.population, self.n_firms
         customers = self.customers()
         log_rate = kernels.churn_log_rates(
-            customers,
-            self.log_base_churn_rate,
-            self.log_price_ratio,
-            self.switching_cost.astype(np.float64),
-            self.reward_threshold.astype(np.float64),
-            self.churn_rules(),
-            self.steps,
+            customers, self.log_base_churn_rate, self.firm_terms, self.churn_rules, self.steps
         )
         # Two whole-array passes: numpy's vectorised exponentials beat a compiled loop's.
         probability = bh.per_period(np.exp(log_rate), self.dt)
@@ -622,13 +665,9 @@ class RelationshipMarket(mesa.Model):
         draws = kernels.Draws(
             u[U_BUY], u[U_FAIL], u[U_PERSONAL], u[U_CROSS], u[U_LOYALTY], self.noise
         )
-        terms = self.firm_terms()
+        terms = self.firm_terms
         counts = kernels.lever_counts(
-            customers,
-            targeted,
-            draws,
-            terms,
-            float(self.config.market.behaviour.purchase_probability),
+            customers, targeted, draws, terms, self.service_rules.purchase_probability
         )
         reach = np.zeros((kernels.N_LEVERS, self.n_firms + 1))
         for row, lever in enumerate(kernels.LEVERS):
@@ -642,7 +681,7 @@ class RelationshipMarket(mesa.Model):
             draws,
             reach,
             terms,
-            self.service_rules(),
+            self.service_rules,
             self.steps,
             self.serve_cost_by_tenure(),
         )
@@ -657,70 +696,16 @@ class RelationshipMarket(mesa.Model):
         customer.
         """
         effect = self.config.market.tenure_effects.cost_to_serve
-        tenure = np.arange(self.steps - self.earliest_start + 1)
-        if not effect.enabled or effect.size == 0:
-            return np.ones(tenure.size)
-        return 1 - effect.size * -np.expm1(-tenure * (self.dt / 12) * 4.0)
+        decline = effect.size if effect.enabled else 0.0
+        # Relationships start only from now on: the longest tenure is steps - earliest_start.
+        years = np.arange(self.steps - self.earliest_start + 1) * (self.dt / 12)
+        return 1 - decline * -np.expm1(-years * 4.0)
 
     def lever_reach(self, lever: str, eligible: np.ndarray, unit_cost: float) -> np.ndarray:
         """Share of each firm's ``eligible`` customers a lever reaches; its spend is booked."""
         spend = self._spend(lever)
         self.lever_cost[lever] = np.where(eligible > 0, spend, 0.0)
         return bh.coverage(spend, unit_cost, eligible)
-
-    def firm_terms(self) -> kernels.FirmTerms:
-        """Per-firm settings for the service kernels (computed once per model)."""
-        if getattr(self, "_firm_terms", None) is None:
-            as64 = {name: getattr(self, name).astype(np.float64) for name in _FLOAT_TERMS}
-            self._firm_terms = kernels.FirmTerms(
-                **as64,
-                reward_value=np.append(
-                    [f.policy.loyalty_programme.reward_value for f in self.firm_agents], 0.0
-                ),
-                loyalty_on=self.loyalty_on,
-                contact_channel=self.contact_channel,
-                serve_cut=np.array([t.serve_cut for t in self.targeting] + [0.0]),
-                quality_drop=np.array([t.quality_drop for t in self.targeting] + [0.0]),
-            )
-        return self._firm_terms
-
-    def service_rules(self) -> kernels.ServiceRules:
-        """The market's parameters for the service kernel, as plain floats."""
-        m = self.config.market
-        b, r, te = m.behaviour, m.responses, m.tenure_effects
-
-        def effect(switch) -> float:
-            return float(switch.size) if switch.enabled else 0.0
-
-        rules = dict(
-            purchase_probability=b.purchase_probability,
-            satisfaction_at_par=b.satisfaction_at_par,
-            learning_weight=b.learning_weight,
-            quality_noise=b.quality_noise,
-            failure_penalty=b.failure_penalty,
-            forgiveness=b.forgiveness,
-            recovery_paradox=r.complaint_handling.recovery_paradox,
-            contact_benefit=b.contact_benefit,
-            wrong_channel_penalty=b.wrong_channel_penalty,
-            thank_you_satisfaction=r.thank_you.satisfaction,
-            personalisation_satisfaction=r.personalisation.satisfaction,
-            cross_sell_satisfaction=r.cross_sell.satisfaction,
-            strength_gain=b.strength_gain,
-            strength_loss=b.strength_loss,
-            thank_you_strength=r.thank_you.strength,
-            personalisation_strength=r.personalisation.strength,
-            expectation_adaptation=b.expectation_adaptation,
-            expectation_drift=effect(te.expectations) * self.dt / 12,
-            complaint_success=r.complaint_handling.success,
-            cross_sell_acceptance=r.cross_sell.acceptance,
-            spend_uplift=r.cross_sell.spend_uplift,
-            max_uplift=r.cross_sell.max_uplift,
-            spend_growth=effect(te.spend),
-            loyalty_reward_satisfaction=r.loyalty.reward_satisfaction,
-            reference_price=m.reference_price,
-            years_per_period=self.dt / 12,
-        )
-        return kernels.ServiceRules(**{name: float(value) for name, value in rules.items()})
 
     def value_segments(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Who gets retention effort (top share by value) and whose service is cut (bottom)."""
@@ -756,12 +741,15 @@ class RelationshipMarket(mesa.Model):
     # ------------------------------------------------------------------ 5. books
     def close_books(self) -> None:
         """Update lifecycle stages and write each firm's accounts for the period."""
-        pop, b, f_none = self.population, self.config.market.behaviour, self.n_firms
-        rules = kernels.StageRules(
-            float(b.bonding_threshold), float(b.promoter_threshold), float(b.detractor_threshold)
-        )
+        pop, f_none = self.population, self.n_firms
         by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = kernels.lifecycle(
-            self.customers(), pop.stage, pop.last_firm, pop.considering, rules, self.steps, f_none
+            self.customers(),
+            pop.stage,
+            pop.last_firm,
+            pop.considering,
+            self.stage_rules,
+            self.steps,
+            f_none,
         )
         counts = by_stage.sum(axis=1)
         # Net promoter score: share of promoters minus share of detractors, in points.

@@ -58,8 +58,8 @@ def one_period_of_service():
         pop.acquired_at[:] = -12
         pop.response[:] = 1.0  # relational customers respond in full
         customers = model.customers()
-        terms = model.firm_terms()._replace(failure_probability=np.array([0.2, 0.2, 0.2, 0.0]))
-        rules = model.service_rules()._replace(**rule_changes)
+        terms = model.firm_terms._replace(failure_probability=np.array([0.2, 0.2, 0.2, 0.0]))
+        rules = model.service_rules._replace(**rule_changes)
         draws = kernels.Draws(GRID, GRID, GRID, GRID, GRID, np.zeros(N, dtype=np.float32))
         reach = np.full((kernels.N_LEVERS, model.n_firms + 1), reach_share)
         everyone, nobody = np.ones(N, dtype=bool), np.zeros(N, dtype=bool)
