@@ -37,7 +37,7 @@ dashboard: $(VENV)/.installed
 	$(BIN)/relsim dashboard
 
 reference: $(VENV)/.installed
-	$(BIN)/python -m simulation.reference
+	$(BIN)/python -m simulation.runs.reference
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -21,10 +21,10 @@ def measure(params: dict) -> dict:
     start = time.perf_counter()
     import numpy as np
 
-    from simulation.controls import configure
-    from simulation.model import RelationshipMarket
-    from simulation.network import build_network
-    from simulation.population import draw_population
+    from simulation.market.model import RelationshipMarket
+    from simulation.market.network import build_network
+    from simulation.market.population import draw_population
+    from simulation.scenario.controls import configure
 
     imported = time.perf_counter()
     n = params["customers"]

@@ -2,7 +2,7 @@
 
 Two of the default scenario's policies (``acquisition_heavy`` and ``retention_focused``) x 100
 paired replications, 120 periods each, through the public runner
-(``simulation.runner.run_scenario``), which drops Mesa 3.3's per-model id counters after each
+(``simulation.runs.runner.run_scenario``), which drops Mesa 3.3's per-model id counters after each
 run. Each configuration runs in a fresh process; the time includes starting the workers.
 
     python bench/bench_sweep.py [--replications 100] [--customers 2000]
@@ -20,9 +20,9 @@ POLICIES = ("acquisition_heavy", "retention_focused")
 
 def measure(params: dict) -> dict:
     """Run the sweep with ``params['jobs']`` workers (in the child process)."""
-    from simulation.controls import resize_market
-    from simulation.runner import run_scenario
-    from simulation.scenarios import load_scenario
+    from simulation.runs.runner import run_scenario
+    from simulation.scenario.controls import resize_market
+    from simulation.scenario.loading import load_scenario
 
     scenario = resize_market(load_scenario("acquisition_vs_retention"), params["customers"])
     policies = {name: scenario.policies[name] for name in POLICIES}

@@ -21,7 +21,7 @@ POLICY = "retention_focused"
 
 def measure(params: dict) -> dict:
     """Build one market, run it, and time the periods (in the child process)."""
-    from simulation.model import RelationshipMarket
+    from simulation.market.model import RelationshipMarket
 
     start = time.perf_counter()
     model = RelationshipMarket(

@@ -21,8 +21,8 @@ POLICY = "retention_focused"
 def measure(params: dict) -> dict:
     """Build and run one implementation (in the child process)."""
     if params["which"] == "engine":
-        from simulation.model import RelationshipMarket as Market
-        from simulation.runner import release
+        from simulation.market.model import RelationshipMarket as Market
+        from simulation.runs.runner import release
 
         extra = {"customer_agents": True}
     else:

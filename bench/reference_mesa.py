@@ -3,8 +3,8 @@
 Each ``ReferenceCustomer`` holds its own state as Python attributes and lives its month in
 ``step()``, drawing its own random numbers from ``self.random``; the model runs the customers
 with ``agents_by_type[ReferenceCustomer].shuffle_do("step")``. It reads the same parameters
-from the same :class:`~simulation.config.Scenario` as :class:`~simulation.model.RelationshipMarket`
-and applies the same rules in the same order for each customer (win-back, churn and
+from the same :class:`~simulation.scenario.schema.Scenario` as
+:class:`~simulation.market.model.RelationshipMarket` and applies the same rules in the same order for each customer (win-back, churn and
 switching, acquisition by advertising and referral, purchases, failures and recovery,
 contacts, satisfaction, expectations, trust, loyalty points, accounting), so that the speed
 comparison in ``bench_vs_mesa.py`` is between two implementations of one model.
@@ -30,11 +30,11 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from simulation import behaviour as bh
-from simulation.config import CHANNELS, LEVERS, Scenario
-from simulation.controls import configure
-from simulation.network import build_network
-from simulation.population import draw_population
+from simulation.market import response as bh
+from simulation.market.network import build_network
+from simulation.market.population import draw_population
+from simulation.scenario.controls import configure
+from simulation.scenario.schema import CHANNELS, LEVERS, Scenario
 
 DISCOVERY, EVALUATION, PURCHASE, EXPERIENCE, BONDING, ADVOCACY, LAPSED = range(7)
 INITIAL, ADVERTISING, REFERRAL, WIN_BACK, FROM_RIVAL = range(5)

@@ -78,10 +78,10 @@ def run(
     """Run every policy of a scenario and write tables, plots and a report."""
     target = out_dir
     try:  # Ctrl-C or kill at any point, even while loading, ends with the same one line
-        from simulation import results as res
-        from simulation.controls import resize_market
-        from simulation.runner import run_scenario
-        from simulation.scenarios import apply_overrides, load_scenario
+        from simulation.runs import folder as res
+        from simulation.runs.runner import run_scenario
+        from simulation.scenario.controls import resize_market
+        from simulation.scenario.loading import apply_overrides, load_scenario
 
         loaded = load_scenario(scenario, parse_settings(settings))
         if customers is not None:
@@ -124,7 +124,7 @@ def _progress(quiet: bool) -> Progress:
     """The run's progress bar, redrawn after each run rather than by a thread of its own.
 
     With no other thread in the process, the workers can be forked, which spares each of
-    them a second or more of start-up (see :func:`simulation.workers.start_method`).
+    them a second or more of start-up (see :func:`simulation.runs.workers.start_method`).
     """
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -141,7 +141,7 @@ def _progress(quiet: bool) -> Progress:
 
 def _short_money(value: float, signed: bool = False) -> str:
     """Money in a few characters: 6.05M, 12k, 950."""
-    from simulation.report import format_number
+    from simulation.runs.report import format_number
 
     if value != value:  # NaN
         return "–"
@@ -155,7 +155,7 @@ def _short_money(value: float, signed: bool = False) -> str:
 
 
 def _print_summary(results: Any) -> None:
-    from simulation.report import format_number, summary_rows_for_console
+    from simulation.runs.report import format_number, summary_rows_for_console
 
     rows = summary_rows_for_console(results.summary, results.comparison)
     n = len(results.seeds)
@@ -188,7 +188,7 @@ def validate(
     files: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
 ) -> None:
     """Check scenario files and say what is wrong, one line per problem."""
-    from simulation.scenarios import load_scenario
+    from simulation.scenario.loading import load_scenario
 
     problems: list[str] = []
     for file in files:
@@ -206,7 +206,7 @@ def validate(
 @app.command("scenarios")
 def list_scenarios() -> None:
     """List the bundled scenarios."""
-    from simulation.scenarios import bundled_scenarios, load_scenario
+    from simulation.scenario.loading import bundled_scenarios, load_scenario
 
     table = Table(title="Bundled scenarios (relsim run NAME)")
     table.add_column("name")
@@ -225,10 +225,10 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
 ) -> None:
     """Open the interactive dashboard in the browser (Mesa's Solara visualisation)."""
-    from simulation.scenarios import load_scenario
+    from simulation.scenario.loading import load_scenario
 
     load_scenario(scenario or "acquisition_vs_retention")  # fail fast on a bad file
-    from simulation.dashboard import serve
+    from simulation.dashboard.server import serve
 
     serve(scenario, host=host, port=port)
 

@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 @pytest.fixture
 def small_scenario():
     """The default scenario shrunk to a few hundred customers and two years."""
-    from simulation.controls import resize_market
-    from simulation.scenarios import apply_overrides, load_scenario
+    from simulation.scenario.controls import resize_market
+    from simulation.scenario.loading import apply_overrides, load_scenario
 
     scenario = resize_market(load_scenario("acquisition_vs_retention"), 400)
     return apply_overrides(scenario, {"market.periods": 24, "replications": 3})

@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.experiments.config import Experiment, ExperimentSpec, Factor, load_experiment
 from simulation.experiments.designs import build_design, sample
 from simulation.experiments.engine import ModelFn, SweepSummary, plan_sweep, run_sweep
-from simulation.experiments.model import run, simulate
-from simulation.experiments.report import build_report, sweep_status
 from simulation.experiments.sensitivity import IncompleteDesignError, sensitivity_indices
+from simulation.experiments.simulate import run, simulate
+from simulation.experiments.spec import Experiment, ExperimentSpec, Factor, load_experiment
 from simulation.experiments.store import SweepStore
 from simulation.experiments.summaries import Study, break_even_frontier, discover, summarise_points
+from simulation.experiments.sweep_report import build_report, sweep_status
 
 __all__ = [
     "Analysis",

@@ -128,8 +128,8 @@ def report(
     ],
 ) -> None:
     """Rebuild the report of a sweep, finished or partial (or of a run folder)."""
-    from simulation.experiments.report import build_report, sweep_status
     from simulation.experiments.store import SweepStore
+    from simulation.experiments.sweep_report import build_report, sweep_status
 
     if not directory.is_dir():
         raise UserError(f"{directory}: no such folder")
@@ -137,7 +137,7 @@ def report(
     if not store.is_sweep():
         if (directory / "summary.csv").is_file() and (directory / "scenario.yaml").is_file():
             try:
-                from simulation.results import rebuild_run_report
+                from simulation.runs.folder import rebuild_run_report
             except ImportError:
                 raise UserError(
                     f"{directory}: a run folder, and this relsim cannot re-report it"

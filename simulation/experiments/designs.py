@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 from simulation.errors import ScenarioError
-from simulation.experiments.config import MAX_POINTS, Experiment, ExperimentSpec, Factor, plain
+from simulation.experiments.spec import MAX_POINTS, Experiment, ExperimentSpec, Factor, plain
 
 # Spawn keys of the master seed reserved for the design and for the analysis (bootstrap).
 # Runs use the point index as their key; no design comes close to 2**31 points.

@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulation.config import Scenario
 from simulation.errors import ScenarioError, UserError
-from simulation.experiments.config import Experiment, dump_spec
 from simulation.experiments.designs import DesignPoints, build_design, point_overrides
 from simulation.experiments.executors import Backend, open_backend
-from simulation.experiments.model import release_models, simulate
+from simulation.experiments.simulate import release_models, simulate
+from simulation.experiments.spec import Experiment, dump_spec
 from simulation.experiments.store import SweepStore, hash_text, run_identity
-from simulation.scenarios import apply_overrides, dump_yaml
+from simulation.scenario.loading import apply_overrides, dump_yaml
+from simulation.scenario.schema import Scenario
 
 ModelFn = Callable[[Scenario, str, int, int], Mapping[str, float]]
 """``model(scenario, policy, seed, replication) -> {outcome: value}``; module-level, so that
@@ -57,7 +57,7 @@ def run_seeds(master_seed: int, point: int, replications: list[int]) -> list[int
     Replication ``r`` gets the same seed however many replications are asked for, which is
     what lets sequential replication add batches without changing the earlier runs.
     """
-    from simulation.runner import replication_seeds
+    from simulation.runs.runner import replication_seeds
 
     seeds = replication_seeds(master_seed, max(replications) + 1, (point,))
     return [int(seeds[r]) for r in replications]
@@ -357,7 +357,7 @@ def run_sweep(
     manifest.update(_finish_manifest(manifest, summary))
     store.write_manifest(manifest)
     if report:
-        from simulation.experiments.report import build_report
+        from simulation.experiments.sweep_report import build_report
 
         summary.report = build_report(store.root)
     return summary
@@ -491,7 +491,7 @@ def _more_replications(state: _PointState, spec: Any) -> int:
         return 0
     values = np.array([v for v in state.targets.values() if math.isfinite(v)], dtype=float)
     if values.size >= 2:
-        from simulation.analysis import mean_ci
+        from simulation.runs.stats import mean_ci
 
         _, low, high = mean_ci(values, spec.confidence)
         if (high - low) / 2 <= rule.half_width:

@@ -7,7 +7,7 @@ run's seed is fixed by the master seed, the design point and the replication.
 - ``serial`` (``--jobs 1``): in the calling process; the simplest to debug.
 - ``process`` (default): :class:`~concurrent.futures.ProcessPoolExecutor`; workers are forked
   on Linux when the sweep process runs no other thread, spawned otherwise (no forked copies of
-  another thread's locks; see :func:`simulation.workers.start_method`).
+  another thread's locks; see :func:`simulation.runs.workers.start_method`).
 - ``dask``: a Dask ``LocalCluster`` of ``--jobs`` single-threaded worker processes, or an
   existing scheduler given by address (``--scheduler tcp://host:8786``); needs the optional
   extra ``pip install relsim[dask]``, and relsim installed on every worker.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulation.errors import UserError
-from simulation.workers import process_pool, start_method
+from simulation.runs.workers import process_pool, start_method
 
 EXECUTORS = ("process", "dask")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simulation.experiments.config import ExperimentSpec
 from simulation.experiments.designs import ANALYSIS_STREAM, DesignPoints, derived_seed
+from simulation.experiments.spec import ExperimentSpec
 
 SOBOL_COLUMNS = ("factor", "S1", "S1_conf", "ST", "ST_conf")
 MORRIS_COLUMNS = ("factor", "mu", "mu_star", "mu_star_conf", "sigma")

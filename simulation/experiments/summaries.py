@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from simulation.experiments.config import ExperimentSpec, Factor, Target
+from simulation.experiments.spec import ExperimentSpec, Factor, Target
 
 POINT_COLUMNS = (
     "policy",
@@ -82,7 +82,7 @@ def summarise_point(runs: pd.DataFrame, study: Study) -> pd.DataFrame:
     Returns:
         A table with ``point``, the factor columns and :data:`POINT_COLUMNS`.
     """
-    from simulation.analysis import mean_ci
+    from simulation.runs.stats import mean_ci
 
     first = runs.iloc[0]
     keys = {"point": int(first["point"]), **{x: first[x] for x in study.labels}}

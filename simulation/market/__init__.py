@@ -1,0 +1,2 @@
+"""The market model: customers and firms, one module per mechanism (phases/ holds the period).
+"""

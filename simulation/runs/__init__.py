@@ -1,0 +1,1 @@
+"""Running scenarios: replications, statistics, the report, its plots and the results folder."""

@@ -1,0 +1,827 @@
+"""Figures of the results tables: tables in, :class:`matplotlib.figure.Figure` out.
+
+Every function is pure: it reads tables with the columns of ``docs/outputs.md`` and returns a
+new figure; saving it is the caller's business (``fig.savefig(path)``). Figures are built with
+:class:`~matplotlib.figure.Figure` directly rather than through ``pyplot``, so they work on any
+backend (headless included), are not kept alive by pyplot's registry, and can be handed to a
+notebook or a dashboard as they are.
+
+A policy has the same colour in every figure: :func:`policy_colors` assigns colours from a
+fixed palette by position in the policy order, and the first policy (the baseline) is always
+grey. Pass ``colors=`` to any function to impose a mapping computed once for a whole report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import CenteredNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from simulation.runs.stats import (
+    LOWER_IS_BETTER,
+    cohort_survival_curve,
+    mean_ci,
+    policy_order,
+    select_firm,
+    summarise_over_time,
+)
+
+PALETTE: tuple[str, ...] = (
+    "#4d4d4d",  # baseline: neutral grey, so that alternatives stand out against it
+    "#0072b2",  # blue
+    "#d55e00",  # vermillion
+    "#009e73",  # bluish green
+    "#cc79a7",  # reddish purple
+    "#e69f00",  # orange
+    "#56b4e9",  # sky blue
+    "#8c6d31",  # brown
+)
+"""Policy colours by position (Okabe-Ito, distinguishable with colour-vision deficiency)."""
+
+PERIOD_LABEL = "period (month)"
+CURRENCY_LABEL = "currency units"
+
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("stage_discovery", "discovery (not yet reached)", "#d9d9d9"),
+    ("stage_evaluation", "evaluation (reached, not bought)", "#c6dbef"),
+    ("stage_purchase", "purchase", "#9ecae1"),
+    ("stage_experience", "experience", "#6baed6"),
+    ("stage_bonding", "bonding", "#3182bd"),
+    ("stage_advocacy", "advocacy", "#08519c"),
+    ("stage_lapsed", "lapsed (left the market)", "#e6550d"),
+)
+"""Lifecycle columns, their legend labels and colours (the journey runs light to dark)."""
+
+CHANNELS: tuple[tuple[str, str, str], ...] = (
+    ("acquired_advertising", "advertising", "#0072b2"),
+    ("acquired_referral", "referral", "#009e73"),
+    ("acquired_win_back", "win-back", "#e69f00"),
+    ("acquired_from_rival", "from a rival", "#cc79a7"),
+)
+"""Acquisition columns, their legend labels and colours."""
+
+CHURN_CAUSES: tuple[tuple[str, str], ...] = (
+    ("churned_to_rival", "lost to a rival"),
+    ("churned_out_of_market", "left the market"),
+)
+
+_BAND_ALPHA = 0.2
+_FIGSIZE = (8.0, 4.8)
+_WIDE_FIGSIZE = (11.0, 4.8)
+
+
+# --------------------------------------------------------------------------- colours
+def policy_colors(policies: Sequence[str]) -> dict[str, str]:
+    """Stable colours for policies: by position in the given order, baseline first.
+
+    Args:
+        policies: policy names, the baseline first. Repeated names keep their first position.
+            Beyond the palette's length colours repeat.
+
+    Returns:
+        A mapping from policy name to a hex colour.
+    """
+    unique = list(dict.fromkeys(str(p) for p in policies))
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(unique)}
+
+
+def _resolve_colors(policies: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
+    resolved = policy_colors(policies)
+    if colors:
+        resolved.update({str(k): v for k, v in colors.items()})
+    return resolved
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} table lacks column(s) {missing}")
+
+
+def _new_figure(figsize: tuple[float, float] = _FIGSIZE) -> Figure:
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _firm_phrase(firm: str | None) -> str:
+    return "focal firm" if firm is None else f"firm {firm}"
+
+
+# --------------------------------------------------------------------------- over time
+def _draw_over_time(
+    ax: Axes,
+    summary: pd.DataFrame,
+    colors: Mapping[str, str],
+) -> int:
+    """Draw one line per policy with its band; return the most replications behind a point."""
+    most = 0
+    for policy in policy_order(summary):
+        rows = summary.loc[summary["policy"] == policy]
+        color = colors[policy]
+        # A single period would draw a line of zero length: mark the point instead.
+        marker = "o" if len(rows) == 1 else None
+        ax.plot(rows["period"], rows["mean"], color=color, lw=2, marker=marker, label=policy)
+        if (rows["high"] > rows["low"]).any():
+            ax.fill_between(
+                rows["period"],
+                rows["low"],
+                rows["high"],
+                color=color,
+                alpha=_BAND_ALPHA,
+                lw=0,
+            )
+        most = max(most, int(rows["n"].max()) if len(rows) else 0)
+    # Periods are whole numbers: no ticks at 2.5 months on short horizons.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return most
+
+
+def _band_handle(replications: int) -> Patch:
+    if replications >= 2:
+        label = f"95% CI of the mean over {replications} replications"
+    else:
+        label = "1 replication: no confidence band"
+    return Patch(facecolor="#999999", alpha=_BAND_ALPHA if replications >= 2 else 0.0, label=label)
+
+
+def plot_over_time(
+    timeseries: pd.DataFrame,
+    column: str,
+    *,
+    ylabel: str,
+    title: str,
+    firm: str | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Plot a timeseries column: mean over replications per policy, with a 95% band.
+
+    Args:
+        timeseries: a ``timeseries.csv`` table.
+        column: the column to plot.
+        ylabel: y-axis label, with its unit (e.g. ``"customers"``).
+        title: figure title.
+        firm: firm name; by default the focal firm (rows with ``focal == True``).
+        colors: policy colours to use instead of :func:`policy_colors` of the table's order.
+
+    Returns:
+        The figure.
+    """
+    summary = summarise_over_time(timeseries, column, firm=firm)
+    palette = _resolve_colors(policy_order(summary), colors)
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    replications = _draw_over_time(ax, summary, palette)
+    ax.set_title(title)
+    ax.set_xlabel(PERIOD_LABEL)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, _band_handle(replications)], title="policy", loc="best")
+    return fig
+
+
+def plot_customers(
+    timeseries: pd.DataFrame,
+    *,
+    firm: str | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Customers at the end of each period, per policy.
+
+    Args:
+        timeseries: a ``timeseries.csv`` table.
+        firm: firm name; by default the focal firm.
+        colors: policy colours (see :func:`plot_over_time`).
+
+    Returns:
+        The figure.
+    """
+    return plot_over_time(
+        timeseries,
+        "customers",
+        ylabel="customers",
+        title=f"Customers of the {_firm_phrase(firm)}",
+        firm=firm,
+        colors=colors,
+    )
+
+
+def plot_cumulative_profit(
+    timeseries: pd.DataFrame,
+    *,
+    firm: str | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Cumulative discounted profit per policy: its last point is the NPV.
+
+    Args:
+        timeseries: a ``timeseries.csv`` table.
+        firm: firm name; by default the focal firm.
+        colors: policy colours (see :func:`plot_over_time`).
+
+    Returns:
+        The figure.
+    """
+    fig = plot_over_time(
+        timeseries,
+        "cumulative_discounted_profit",
+        ylabel=f"cumulative discounted profit ({CURRENCY_LABEL})",
+        title=f"Cumulative discounted profit of the {_firm_phrase(firm)} (ends at the NPV)",
+        firm=firm,
+        colors=colors,
+    )
+    # Where the curve crosses zero is the payback period: mark zero so it can be read off.
+    fig.axes[0].axhline(0.0, color="black", lw=0.8)
+    return fig
+
+
+def plot_churn_by_cause(
+    timeseries: pd.DataFrame,
+    *,
+    firm: str | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Customers lost per period, to a rival and out of the market, per policy.
+
+    Args:
+        timeseries: a ``timeseries.csv`` table.
+        firm: firm name; by default the focal firm.
+        colors: policy colours (see :func:`plot_over_time`).
+
+    Returns:
+        A figure with one panel per cause, sharing the y axis.
+    """
+    _require(timeseries, [c for c, _ in CHURN_CAUSES], "timeseries")
+    fig = _new_figure(_WIDE_FIGSIZE)
+    axes = fig.subplots(1, len(CHURN_CAUSES), sharey=True)
+    replications = 0
+    palette: dict[str, str] = {}
+    for ax, (column, label) in zip(axes, CHURN_CAUSES, strict=True):
+        summary = summarise_over_time(timeseries, column, firm=firm)
+        palette = _resolve_colors(policy_order(summary), colors)
+        replications = max(replications, _draw_over_time(ax, summary, palette))
+        ax.set_title(label)
+        ax.set_xlabel(PERIOD_LABEL)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("customers lost per period")
+    handles, _ = axes[0].get_legend_handles_labels()
+    axes[0].legend(handles=[*handles, _band_handle(replications)], title="policy", loc="best")
+    fig.suptitle(f"Churn by cause ({_firm_phrase(firm)})")
+    return fig
+
+
+def plot_acquisition_channels(
+    timeseries: pd.DataFrame,
+    *,
+    firm: str | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """New customers over the horizon by channel: one stacked bar per policy.
+
+    Bars are means over replications of the totals over the horizon; the error bar is the 95%
+    confidence interval of the total of all channels.
+
+    Args:
+        timeseries: a ``timeseries.csv`` table.
+        firm: firm name; by default the focal firm.
+        colors: policy colours, used for the policy names on the x axis.
+
+    Returns:
+        The figure.
+    """
+    columns = [c for c, _, _ in CHANNELS]
+    _require(timeseries, ["policy", "replication", *columns], "timeseries")
+    rows = select_firm(timeseries, firm)
+    order = policy_order(rows)
+    palette = _resolve_colors(order, colors)
+    totals = rows.groupby([rows["policy"].astype(str), "replication"], sort=False)[columns].sum()
+    periods = int(rows["period"].nunique()) if "period" in rows.columns else 0
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    x = np.arange(len(order))
+    bottom = np.zeros(len(order))
+    for column, label, color in CHANNELS:
+        heights = np.array([totals.loc[p, column].mean() for p in order], dtype=float)
+        ax.bar(x, heights, bottom=bottom, color=color, label=label, width=0.6)
+        bottom += heights
+    low_high = [mean_ci(totals.loc[p].sum(axis=1)) for p in order]
+    if any(high > low for _, low, high in low_high):
+        means = np.array([m for m, _, _ in low_high])
+        errors = np.array([[m - lo for m, lo, _ in low_high], [hi - m for m, _, hi in low_high]])
+        ax.errorbar(
+            x, means, yerr=errors, fmt="none", ecolor="black", capsize=4, label="95% CI of total"
+        )
+    ax.set_xticks(x, order)
+    for tick, policy in zip(ax.get_xticklabels(), order, strict=True):
+        tick.set_color(palette[policy])
+        tick.set_fontweight("bold")
+    ax.set_xlabel("policy")
+    ax.set_ylabel("customers acquired (mean per replication)")
+    horizon = f" over {periods} periods" if periods else ""
+    ax.set_title(f"New customers of the {_firm_phrase(firm)} by channel{horizon}")
+    ax.grid(axis="y", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    # Stacked bars read bottom-up; list the legend top-down to match.
+    ax.legend(
+        handles[::-1], labels[::-1], title="channel", loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )
+    return fig
+
+
+def plot_lifecycle(
+    timeseries: pd.DataFrame,
+    policy: str | None = None,
+    *,
+    firm: str | None = None,
+) -> Figure:
+    """Lifecycle mix over time for one policy: stacked area of the ``stage_*`` columns.
+
+    Args:
+        timeseries: a ``timeseries.csv`` table (one or more replications).
+        policy: the policy to show; by default the first (the baseline).
+        firm: firm name; by default the focal firm.
+
+    Returns:
+        The figure: mean over replications of the people in each stage. With a single period
+        the mix is drawn as one stacked bar.
+    """
+    columns = [c for c, _, _ in STAGES]
+    _require(timeseries, ["policy", "period", *columns], "timeseries")
+    rows = select_firm(timeseries, firm)
+    order = policy_order(rows)
+    chosen = order[0] if policy is None else str(policy)
+    if chosen not in order:
+        raise ValueError(f"policy {chosen!r} is not in the timeseries table; it has {order}")
+    rows = rows.loc[rows["policy"].astype(str) == chosen]
+    mix = rows.groupby("period")[columns].mean().sort_index()
+    periods = mix.index.to_numpy()
+
+    fig = _new_figure(_WIDE_FIGSIZE)
+    ax = fig.add_subplot()
+    labels = [label for _, label, _ in STAGES]
+    stage_colors = [color for _, _, color in STAGES]
+    if len(periods) == 1:
+        bottom = 0.0
+        for column, label, color in STAGES:
+            height = float(mix[column].iloc[0])
+            ax.bar(periods, [height], bottom=bottom, color=color, label=label, width=0.6)
+            bottom += height
+        ax.set_xticks(periods)
+        ax.set_xlim(periods[0] - 1.0, periods[0] + 1.0)
+    else:
+        ax.stackplot(
+            periods,
+            *[mix[c].to_numpy(float) for c in columns],
+            labels=labels,
+            colors=stage_colors,
+        )
+        ax.set_xlim(periods.min(), periods.max())
+    if len(periods) > 1:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(PERIOD_LABEL)
+    ax.set_ylabel("people (prospects and customers)")
+    replications = int(rows["replication"].nunique()) if "replication" in rows.columns else 1
+    mean_note = f", mean of {replications} replications" if replications > 1 else ""
+    ax.set_title(f"Lifecycle mix: {chosen} ({_firm_phrase(firm)}{mean_note})")
+    handles, legend_labels = ax.get_legend_handles_labels()
+    ax.legend(
+        handles[::-1],
+        legend_labels[::-1],
+        title="stage",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- customers
+def plot_cohort_survival(
+    cohorts: pd.DataFrame,
+    *,
+    show_selection: bool = True,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Cohort survival by age per policy, pooled over cohorts (weighted by cohort size).
+
+    Args:
+        cohorts: a ``cohorts.csv`` table.
+        show_selection: add a second panel with the mean base churn rate of the survivors.
+            It falls with age when customers differ, by selection alone: if survival flattens
+            while this falls, the cohort is being sorted, not changed.
+        colors: policy colours (see :func:`plot_over_time`).
+
+    Returns:
+        The figure.
+    """
+    curve = cohort_survival_curve(cohorts)
+    order = policy_order(curve)
+    palette = _resolve_colors(order, colors)
+    selection = show_selection and bool(curve["mean_base_churn_rate"].notna().any())
+    fig = _new_figure(_WIDE_FIGSIZE if selection else _FIGSIZE)
+    axes = fig.subplots(1, 2 if selection else 1, squeeze=False)[0]
+    for policy in order:
+        rows = curve.loc[curve["policy"] == policy]
+        marker = "o" if len(rows) <= 24 else None
+        axes[0].plot(
+            rows["age"], rows["survival"], color=palette[policy], lw=2, marker=marker, label=policy
+        )
+        if selection:
+            axes[1].plot(
+                rows["age"],
+                rows["mean_base_churn_rate"],
+                color=palette[policy],
+                lw=2,
+                marker=marker,
+                label=policy,
+            )
+    axes[0].set_title("share of each cohort still a customer")
+    axes[0].set_xlabel("age (periods since acquisition)")
+    axes[0].set_ylabel("survival (share of cohort)")
+    axes[0].yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    axes[0].set_ylim(bottom=0.0)
+    axes[0].legend(title="policy", loc="best")
+    if selection:
+        axes[1].set_title("selection: base churn rate of the survivors")
+        axes[1].set_xlabel("age (periods since acquisition)")
+        axes[1].set_ylabel("mean base churn rate (per period)")
+        axes[1].yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+        axes[1].legend(title="policy", loc="best")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(
+        "Cohort survival, pooled over cohorts (focal firm)"
+        + (": selection vs change" if selection else "")
+    )
+    return fig
+
+
+def plot_lifetime_values(
+    lifetime_values: pd.DataFrame,
+    *,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Distribution of the expected lifetime value of the final customers, per policy.
+
+    Boxes span the quartiles, whiskers the 5th to 95th percentiles; the diamond is the mean.
+
+    Args:
+        lifetime_values: a ``lifetime_values.csv`` table.
+        colors: policy colours (see :func:`plot_over_time`).
+
+    Returns:
+        The figure.
+    """
+    _require(lifetime_values, ["policy", "expected_clv"], "lifetime_values")
+    order = policy_order(lifetime_values)
+    palette = _resolve_colors(order, colors)
+    values = pd.to_numeric(lifetime_values["expected_clv"], errors="coerce")
+    policy = lifetime_values["policy"].astype(str)
+    data = []
+    for p in order:
+        v = values[policy == p].to_numpy(float)
+        data.append(v[np.isfinite(v)])
+
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    positions = np.arange(1, len(order) + 1)
+    drawn = [i for i, d in enumerate(data) if d.size]
+    if drawn:
+        boxes = ax.boxplot(
+            [data[i] for i in drawn],
+            positions=positions[drawn],
+            whis=(5, 95),
+            showfliers=False,
+            showmeans=True,
+            patch_artist=True,
+            widths=0.6,
+            meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black"},
+            medianprops={"color": "black"},
+        )
+        for patch, i in zip(boxes["boxes"], drawn, strict=True):
+            patch.set_facecolor(palette[order[i]])
+            patch.set_alpha(0.7)
+    ax.set_xticks(positions, [f"{p}\n(n={d.size:,})" for p, d in zip(order, data, strict=True)])
+    ax.set_xlim(0.4, len(order) + 0.6)
+    ax.set_xlabel("policy")
+    ax.set_ylabel(f"expected lifetime value ({CURRENCY_LABEL})")
+    ax.set_title("Expected lifetime value of the final customers (focal firm)")
+    ax.grid(axis="y", alpha=0.3)
+    handles: list[object] = [
+        Patch(facecolor=palette[p], alpha=0.7, label=p) for i, p in enumerate(order) if i in drawn
+    ]
+    handles.append(
+        Line2D([], [], marker="D", ls="", mfc="white", mec="black", label="mean"),
+    )
+    handles.append(Patch(facecolor="none", edgecolor="black", label="box: quartiles; 5-95%"))
+    ax.legend(handles=handles, title="policy", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+# --------------------------------------------------------------------------- comparisons
+_COUNT_OUTCOMES = {"final_customers", "acquired_total", "referrals", "churned_total"}
+_SHARE_OUTCOMES = {
+    "final_market_share",
+    "mean_retention_rate",
+    "mean_churn_rate",
+    "mean_satisfaction",
+}
+
+
+def _outcome_unit(outcome: str) -> str:
+    if outcome in _COUNT_OUTCOMES:
+        return "customers"
+    if outcome in _SHARE_OUTCOMES:
+        return "share, 0-1"
+    return CURRENCY_LABEL
+
+
+def plot_comparison(
+    comparison: pd.DataFrame,
+    outcome: str = "npv",
+    *,
+    colors: Mapping[str, str] | None = None,
+) -> Figure:
+    """Forest plot: each policy's paired difference from the baseline, with its 95% CI.
+
+    Args:
+        comparison: a ``comparison.csv`` table.
+        outcome: which outcome to show.
+        colors: policy colours; by default :func:`policy_colors` of the baseline followed by
+            the policies, so that colours match the other figures.
+
+    Returns:
+        The figure.
+    """
+    _require(
+        comparison,
+        ["policy", "baseline", "outcome", "difference", "ci_low", "ci_high"],
+        "comparison",
+    )
+    rows = comparison.loc[comparison["outcome"].astype(str) == outcome]
+    if rows.empty:
+        available = sorted(set(comparison["outcome"].astype(str)))
+        raise ValueError(f"comparison table has no outcome {outcome!r}; it has {available}")
+    baseline = str(rows["baseline"].iloc[0])
+    order = policy_order(rows)
+    palette = _resolve_colors([baseline, *order], colors)
+
+    fig = _new_figure((8.0, max(3.2, 1.8 + 0.7 * len(order))))
+    ax = fig.add_subplot()
+    # First policy at the top, as it reads in the tables.
+    y = np.arange(len(order))[::-1]
+    ticks: list[str] = []
+    for yi, policy in zip(y, order, strict=True):
+        row = rows.loc[rows["policy"].astype(str) == policy].iloc[0]
+        diff, low, high = float(row["difference"]), float(row["ci_low"]), float(row["ci_high"])
+        xerr = None
+        if np.isfinite(low) and np.isfinite(high):
+            xerr = [[max(diff - low, 0.0)], [max(high - diff, 0.0)]]
+        ax.errorbar([diff], [yi], xerr=xerr, fmt="o", ms=8, color=palette[policy], capsize=5, lw=2)
+        tick = policy
+        if "share_better" in row.index and np.isfinite(row["share_better"]):
+            n = f" of {int(row['n'])}" if "n" in row.index else ""
+            tick += f"\nbetter in {row['share_better']:.0%}{n}"
+        ticks.append(tick)
+    ax.axvline(0.0, color="black", ls="--", lw=1)
+    ax.set_yticks(y, ticks)
+    ax.set_ylim(-0.7, len(order) - 0.3)
+    unit = _outcome_unit(outcome)
+    direction = " (lower is better)" if outcome in LOWER_IS_BETTER else ""
+    ax.set_xlabel(f"difference in {outcome}: policy - {baseline} ({unit}){direction}")
+    ax.set_ylabel("policy")
+    ax.set_title(f"{outcome}: each policy against {baseline}, paired over replications")
+    ax.grid(axis="x", alpha=0.3)
+    # A figure legend below the plot keeps clear of the intervals however wide they are.
+    fig.legend(
+        handles=[
+            Line2D([], [], marker="o", color="#666666", label="mean difference, 95% CI"),
+            Line2D([], [], color="black", ls="--", label=f"no difference from {baseline}"),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        frameon=False,
+    )
+    return fig
+
+
+def plot_sensitivity_indices(
+    indices: pd.DataFrame,
+    *,
+    title: str | None = None,
+    output: str = "the output",
+) -> Figure:
+    """Bar chart of global sensitivity indices with confidence intervals.
+
+    The kind is detected from the columns: Sobol (``factor``, ``S1``, ``S1_conf``, ``ST``,
+    ``ST_conf``) or Morris (``factor``, ``mu_star``, ``mu_star_conf``, ``sigma``). Factors are
+    sorted by importance (``ST`` or ``mu_star``), the most important at the top.
+
+    Args:
+        indices: one row per factor.
+        title: figure title; a default names the method and the output.
+        output: name of the analysed output, for the default title.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: if the columns are neither Sobol's nor Morris's.
+    """
+    _require(indices, ["factor"], "indices")
+    if {"S1", "ST"} <= set(indices.columns):
+        bars = [("S1", "S1_conf", "first order S1 (alone)"), ("ST", "ST_conf", "total ST")]
+        key, method = "ST", "Sobol"
+        xlabel = "sensitivity index (share of output variance)"
+    elif "mu_star" in indices.columns:
+        bars = [
+            ("mu_star", "mu_star_conf", "mu* (mean |elementary effect|)"),
+            ("sigma", "", "sigma (interactions, non-linearity)"),
+        ]
+        bars = [b for b in bars if b[0] in indices.columns]
+        key, method = "mu_star", "Morris"
+        xlabel = "effect on the output (output units)"
+    else:
+        raise ValueError(
+            "indices table has neither Sobol columns (S1, ST) nor Morris columns (mu_star); "
+            f"it has {list(indices.columns)}"
+        )
+    table = indices.sort_values(key, ascending=True, kind="stable")
+    factors = table["factor"].astype(str).tolist()
+    fig = _new_figure((8.0, max(3.0, 1.4 + 0.45 * len(factors))))
+    ax = fig.add_subplot()
+    y = np.arange(len(factors))
+    height = 0.8 / len(bars)
+    bar_colors = ("#0072b2", "#d55e00")
+    for i, (column, conf, label) in enumerate(bars):
+        offset = (i - (len(bars) - 1) / 2) * height
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+        err = None
+        if conf and conf in table.columns:
+            err = np.abs(pd.to_numeric(table[conf], errors="coerce").to_numpy(float))
+            err = np.nan_to_num(err)
+        ax.barh(
+            y + offset,
+            values,
+            height=height,
+            xerr=err,
+            color=bar_colors[i % 2],
+            label=label,
+            capsize=3,
+        )
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(y, factors)
+    ax.set_xlabel(xlabel + "; whiskers: confidence interval (*_conf)")
+    ax.set_ylabel("factor")
+    ax.set_title(title or f"{method} sensitivity of {output}")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _axis_values(values: pd.Index) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric positions of grid values, and tick labels when the values are not numbers."""
+    numeric = pd.to_numeric(pd.Series(values), errors="coerce")
+    if numeric.notna().all():
+        return numeric.to_numpy(float), None
+    return np.arange(len(values), dtype=float), [str(v) for v in values]
+
+
+def _is_geometric(values: np.ndarray) -> bool:
+    """True for positive levels spaced evenly on a log scale (and spanning a factor of 5)."""
+    if len(values) < 3 or (values <= 0).any():
+        return False
+    ratios = values[1:] / values[:-1]
+    return bool(np.allclose(ratios, ratios[0], rtol=1e-3) and values[-1] / values[0] > 5)
+
+
+def _cell_edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Edges of the cells centred on sorted grid levels (midpoints, in log space if ``log``)."""
+    points = np.log(values) if log else values
+    if len(points) == 1:
+        edges = np.array([points[0] - 0.5, points[0] + 0.5])
+    else:
+        middle = (points[1:] + points[:-1]) / 2
+        edges = np.concatenate(
+            [
+                [points[0] - (middle[0] - points[0])],
+                middle,
+                [points[-1] + (points[-1] - middle[-1])],
+            ]
+        )
+    return np.exp(edges) if log else edges
+
+
+def _winning_side(z: np.ndarray) -> str:
+    """Where the positive values lie on the grid: 'above', 'right', 'above/right', etc."""
+    filled = np.where(np.isfinite(z), z, np.nanmean(z))
+    rows, cols = filled.shape
+    dy = filled[rows // 2 + rows % 2 :, :].mean() - filled[: rows // 2, :].mean() if rows > 1 else 0
+    dx = filled[:, cols // 2 + cols % 2 :].mean() - filled[:, : cols // 2].mean() if cols > 1 else 0
+    strongest = max(abs(dx), abs(dy))
+    parts = []
+    # Name a direction only when it carries a fair part of the change across the grid.
+    if strongest > 0 and abs(dy) >= 0.25 * strongest:
+        parts.append("above" if dy > 0 else "below")
+    if strongest > 0 and abs(dx) >= 0.25 * strongest:
+        parts.append("right" if dx > 0 else "left")
+    return "/".join(parts) if parts else "on one side"
+
+
+def plot_break_even(
+    grid: pd.DataFrame,
+    x: str,
+    y: str,
+    value: str,
+    *,
+    title: str,
+    positive_label: str | None = None,
+    value_label: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> Figure:
+    """Heat map of a policy difference over two factors, with the break-even line drawn.
+
+    Colours diverge from 0 (blue positive, red negative); the zero contour is the
+    break-even line and its legend entry says on which side the difference is positive.
+
+    Args:
+        grid: a long table with one row per grid point (repeated points are averaged).
+        x: column of the factor on the x axis.
+        y: column of the factor on the y axis.
+        value: column of the difference (e.g. retention-focused minus acquisition-heavy NPV).
+        title: figure title.
+        positive_label: what a positive value means, e.g. ``"retention-focused wins"``;
+            by default ``"<value> > 0"``.
+        value_label: colour-bar label; by default ``value``.
+        xlabel: x-axis label; by default ``x``.
+        ylabel: y-axis label; by default ``y``.
+
+    Returns:
+        The figure.
+    """
+    _require(grid, [x, y, value], "grid")
+    values = pd.to_numeric(grid[value], errors="coerce")
+    table = (
+        pd.DataFrame({"x": grid[x], "y": grid[y], "v": values})
+        .pivot_table(index="y", columns="x", values="v", aggfunc="mean", dropna=False)
+        .sort_index()
+        .sort_index(axis=1)
+    )
+    xs, xticks = _axis_values(table.columns)
+    ys, yticks = _axis_values(table.index)
+    z = table.to_numpy(float)
+    positive = positive_label or f"{value} > 0"
+
+    fig = _new_figure((8.0, 6.0))
+    ax = fig.add_subplot()
+    finite = z[np.isfinite(z)]
+    # CenteredNorm puts 0 at the middle of the colormap even when one sign dominates.
+    norm = CenteredNorm(vcenter=0.0, halfrange=float(np.abs(finite).max()) if finite.size else 1.0)
+    # Levels spaced on a log scale get a log axis, so that every cell has the same size.
+    log_x = xticks is None and _is_geometric(xs)
+    log_y = yticks is None and _is_geometric(ys)
+    mesh = ax.pcolormesh(
+        _cell_edges(xs, log_x),
+        _cell_edges(ys, log_y),
+        np.ma.masked_invalid(z),
+        cmap="RdBu",
+        norm=norm,
+        shading="flat",
+    )
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    cbar = fig.colorbar(mesh, ax=ax)
+    cbar.set_label(value_label or value)
+    handles = []
+    crosses = finite.size and finite.min() < 0.0 < finite.max()
+    if crosses and z.shape[0] >= 2 and z.shape[1] >= 2:
+        contour = ax.contour(
+            xs, ys, np.ma.masked_invalid(z), levels=[0.0], colors="black", linewidths=2.0
+        )
+        ax.clabel(contour, fmt={0.0: "break-even"}, inline=True, fontsize=9)
+        label = f"break-even (0): {positive} {_winning_side(z)} of this line"
+        handles.append(Line2D([], [], color="black", lw=2, label=label))
+    elif finite.size:
+        where = "everywhere" if finite.min() > 0 else "nowhere"
+        handles.append(
+            Line2D([], [], color="none", label=f"no break-even in this range: {positive} {where}")
+        )
+    if xticks is not None:
+        ax.set_xticks(xs, xticks)
+    if yticks is not None:
+        ax.set_yticks(ys, yticks)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    ax.set_title(title)
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    return fig

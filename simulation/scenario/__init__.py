@@ -1,0 +1,1 @@
+"""Scenario files: the schema, loading with extends and overrides, and keyword controls."""

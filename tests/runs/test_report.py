@@ -1,0 +1,181 @@
+"""The report answers which policy wins, by how much and how sure we are, in plain words."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulation.runs.report import format_number, render_report, summary_rows_for_console
+from simulation.runs.stats import compare_policies
+
+BASELINE = "acquisition-heavy"
+
+
+def make_summary(
+    effects: dict[str, float], replications: int = 20, noise: float = 2000.0, seed: int = 3
+) -> pd.DataFrame:
+    """A summary table; `effects` adds to every replication's NPV (the baseline first)."""
+    rng = np.random.default_rng(seed)
+    # A large replication effect shared by all policies, as with common random numbers.
+    shared = rng.normal(0.0, 5000.0, replications)
+    rows = []
+    for policy, effect in effects.items():
+        for r in range(replications):
+            rows.append(
+                {
+                    "policy": policy,
+                    "replication": r,
+                    "seed": 1000 + r,
+                    "npv": 100_000 + effect + shared[r] + rng.normal(0.0, noise),
+                    "final_customers": 1200 + effect / 100 + rng.normal(0.0, 30.0),
+                    "final_market_share": 0.31 + rng.normal(0.0, 0.01),
+                    "mean_churn_rate": 0.021 + rng.normal(0.0, 0.002),
+                    "cost_per_acquired": 85.3 + rng.normal(0.0, 3.0),
+                    "cost_per_retained": 9.87 + rng.normal(0.0, 0.5),
+                    "clv_mean": 412.5 + rng.normal(0.0, 10.0),
+                    "customer_equity": 495_000 + rng.normal(0.0, 10_000.0),
+                    "referrals": 140 + rng.poisson(10),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def report_for(summary: pd.DataFrame, replications: int = 20, **kwargs) -> str:
+    return render_report(
+        "acquisition_vs_retention",
+        "Same budget, two ways to spend it.",
+        summary,
+        compare_policies(summary),
+        kwargs.pop("plot_files", ["customers.png", "cumulative_profit.png"]),
+        baseline=kwargs.pop("baseline", BASELINE),
+        wall_seconds=kwargs.pop("wall_seconds", 83.2),
+        replications=replications,
+    )
+
+
+def top_of(report: str) -> str:
+    """The part of the report above the explanations: what fits on one screen."""
+    return report.split("**How to read this.**")[0]
+
+
+def test_clear_winner_is_named_with_its_margin_and_certainty() -> None:
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0})
+    report = report_for(summary)
+    top = top_of(report)
+    assert report.startswith("# acquisition_vs_retention")
+    assert "**`retention-focused` wins on NPV**" in top
+    assert "`acquisition-heavy` (baseline, runner-up)" in top
+    assert "not distinguishable" not in report
+    assert "excludes 0" in top
+    assert "20 of 20 (100%)" in top
+    # Human numbers: thousands separators and a signed difference.
+    diff = compare_policies(summary).set_index("outcome").loc["npv", "difference"]
+    assert f"+{diff:,.0f}" in top
+    assert len(top.splitlines()) <= 20
+
+
+def test_overlapping_policies_are_not_distinguishable() -> None:
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 300.0}, noise=4000.0)
+    report = report_for(summary)
+    top = top_of(report)
+    assert "not distinguishable at this number of replications" in top
+    assert "more replications" in top
+    assert "**no**" in top
+
+
+def test_winner_against_baseline_and_runner_up() -> None:
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0, "balanced": 14_500.0})
+    top = top_of(report_for(summary))
+    winner_line = next(line for line in top.splitlines() if "wins on NPV" in line)
+    assert "retention-focused" in winner_line
+    assert "`acquisition-heavy` (baseline)" in top
+    assert "`balanced` (runner-up)" in top
+    # Both rows carry a relative difference in percent.
+    rows = [line for line in top.splitlines() if line.startswith("| `") and "against" not in line]
+    assert len(rows) == 2
+    assert all("%" in row for row in rows)
+
+
+def test_baseline_that_stays_best() -> None:
+    summary = make_summary({BASELINE: 10_000.0, "retention-focused": 0.0})
+    top = top_of(report_for(summary))
+    assert f"**`{BASELINE}` wins on NPV** (the baseline stays best)" in top
+
+
+def test_single_replication_is_not_distinguishable() -> None:
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0}, replications=1)
+    top = top_of(report_for(summary, replications=1))
+    assert "**`retention-focused` wins on NPV**" in top
+    assert "not distinguishable at this number of replications" in top
+    assert "1 paired replication each" in top
+
+
+def test_single_policy_has_nothing_to_compare() -> None:
+    summary = make_summary({BASELINE: 0.0})
+    report = report_for(summary)
+    assert "nothing to compare" in report
+    assert "Only one policy: there is no comparison." in report
+
+
+def test_tables_how_to_read_and_images() -> None:
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0})
+    report = report_for(
+        summary, plot_files={"Customers over time": "/abs/results/x/plots/customers.png"}
+    )
+    assert "## Outcomes per policy" in report
+    for label in ("NPV (discounted profit)", "final market share", "customer equity", "referrals"):
+        assert f"| {label} |" in report
+    assert "±" in report
+    assert "`retention-focused` (winner)" in report
+    assert "## Each policy against the baseline `acquisition-heavy`" in report
+    assert "mean_churn_rate (lower is better)" in report
+    assert "paired" in report and "next period" in report
+    assert "![Customers over time](plots/customers.png)" in report
+    named = report_for(summary, plot_files={"cumulative_profit": "plots/cumulative_profit.png"})
+    assert "![Cumulative profit](plots/cumulative_profit.png)" in named
+    plain = report_for(summary, plot_files=["plots/cohort_survival.png"])
+    assert "![Cohort survival](plots/cohort_survival.png)" in plain
+    assert "wall time 1 min 23 s" in plain
+
+
+def test_unknown_baseline_is_an_error() -> None:
+    summary = make_summary({BASELINE: 0.0, "b": 1.0})
+    with pytest.raises(ValueError, match="baseline"):
+        report_for(summary, baseline="nope")
+
+
+def test_format_number_for_people() -> None:
+    assert format_number(1234567.891, "money") == "1,234,568"
+    assert format_number(85.34, "money") == "85.3"
+    assert format_number(9.876, "money") == "9.88"
+    assert format_number(0.004321) == "0.0043"
+    assert format_number(1500, "count") == "1,500"
+    assert format_number(0.0213, "percent") == "2.13%"
+    assert format_number(0.313, "percent") == "31.3%"
+    assert format_number(0.16, "percent", signed=True) == "+16.0%"
+    assert format_number(-250.0, "money", signed=True) == "-250"
+    assert format_number(-0.0001, "money", places=0) == "0"
+    assert format_number(math.nan) == "–"
+    assert format_number(None) == "–"
+
+
+def test_console_rows() -> None:
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0, "balanced": 100.0})
+    comparison = compare_policies(summary)
+    rows = summary_rows_for_console(summary, comparison)
+    assert [r["policy"] for r in rows] == [BASELINE, "retention-focused", "balanced"]
+    assert [r["winner"] for r in rows] == [False, True, False]
+    assert [r["baseline"] for r in rows] == [True, False, False]
+    base, winner = rows[0], rows[1]
+    assert math.isnan(base["npv_difference"])
+    npv = comparison[
+        (comparison["policy"] == "retention-focused") & (comparison["outcome"] == "npv")
+    ]
+    assert winner["npv_difference"] == pytest.approx(npv["difference"].iloc[0])
+    assert winner["npv_ci_low"] < winner["npv_mean"] < winner["npv_ci_high"]
+    expected_churn = 100 * summary.loc[summary["policy"] == BASELINE, "mean_churn_rate"].mean()
+    assert base["churn_pct"] == pytest.approx(expected_churn)
+    assert set(rows[0]) >= {"policy", "npv_mean", "final_customers", "churn_pct", "winner"}
