@@ -4,10 +4,11 @@ Each ``ReferenceCustomer`` holds its own state as Python attributes and lives it
 ``step()``, drawing its own random numbers from ``self.random``; the model runs the customers
 with ``agents_by_type[ReferenceCustomer].shuffle_do("step")``. It reads the same parameters
 from the same :class:`~simulation.scenario.schema.Scenario` as
-:class:`~simulation.market.model.RelationshipMarket` and applies the same rules in the same order for each customer (win-back, churn and
-switching, acquisition by advertising and referral, purchases, failures and recovery,
-contacts, satisfaction, expectations, trust, loyalty points, accounting), so that the speed
-comparison in ``bench_vs_mesa.py`` is between two implementations of one model.
+:class:`~simulation.market.model.RelationshipMarket` and applies the same rules in the
+same order for each customer (win-back, churn and switching, acquisition by advertising
+and referral, purchases, failures and recovery, contacts, satisfaction, expectations,
+trust, loyalty points, accounting), so that the speed comparison in ``bench_vs_mesa.py``
+is between two implementations of one model.
 
 It is not a copy of the engine's numbers, only of its rules. Where the engine uses quantities
 that depend on all customers at once (how many a lever must reach, how many prospects an

@@ -1,2 +1,1 @@
-"""The market model: customers and firms, one module per mechanism (phases/ holds the period).
-"""
+"""The market model: customers and firms, one module per mechanism."""
