@@ -20,14 +20,14 @@ POLICY = "retention_focused"
 
 def measure(params: dict) -> dict:
     """Build and run one implementation (in the child process)."""
+    from simulation.runs.registry import release
+
     if params["which"] == "engine":
         from simulation.market.model import RelationshipMarket as Market
-        from simulation.runs.runner import release
 
         extra = {"customer_agents": True}
     else:
         from reference_mesa import ReferenceMarket as Market
-        from reference_mesa import release
 
         extra = {}
     start = time.perf_counter()

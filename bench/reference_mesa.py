@@ -14,7 +14,7 @@ It is not a copy of the engine's numbers, only of its rules. Where the engine us
 that depend on all customers at once (how many a lever must reach, how many prospects an
 advertising budget is spread over, what a prospect's contacts say), the model computes them at
 the start of the period from the customers' state, as a Mesa model would, and each customer
-reads its contacts' state as it is when its turn comes. ``tests/test_reference_model.py``
+reads its contacts' state as it is when its turn comes. ``tests/market/test_reference_model.py``
 checks that the two give the same statistics within sampling error.
 
 Value-based targeting (``targeting.by`` other than ``none``) is not part of the core rules and
@@ -390,7 +390,7 @@ class ReferenceMarket(mesa.Model):
                     {
                         "price_sensitivity": float(pop.price_sensitivity[i]),
                         "referral_tendency": float(pop.referral_tendency[i]),
-                        "response": float(pop.response[i]),
+                        "response": float(pop.relational_weight[i]),
                         "channel": int(pop.channel[i]),
                         "contact_tolerance": float(pop.contact_tolerance[i]),
                         "match": [float(x) for x in pop.match[i]],
@@ -608,10 +608,3 @@ def pick(weights: list[float], u: float) -> int:
 def clip(value: float) -> float:
     """Clip to [0, 1]."""
     return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
-
-
-def release(model: mesa.Model) -> None:
-    """Drop Mesa 3.3's class-level reference to a finished model (it would leak otherwise)."""
-    ids = getattr(mesa.Agent, "_ids", None)
-    if ids is not None and hasattr(ids, "pop"):
-        ids.pop(model, None)

@@ -11,10 +11,7 @@ import contextvars
 import importlib
 import os
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simulation.errors import UserError
+from simulation.runs.interrupts import sigterm_as_interrupt
 
 app = typer.Typer(
     name="relsim",
@@ -139,23 +137,9 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _short_money(value: float, signed: bool = False) -> str:
-    """Money in a few characters: 6.05M, 12k, 950."""
-    from simulation.runs.report import format_number
-
-    if value != value:  # NaN
-        return "–"
-    sign = "+" if signed and value > 0 else ""
-    size = abs(value)
-    if size >= 1e6:
-        return f"{sign}{value / 1e6:.2f}M"
-    if size >= 1e4:
-        return f"{sign}{value / 1e3:.0f}k"
-    return format_number(value, "money", signed=signed)
-
-
 def _print_summary(results: Any) -> None:
-    from simulation.runs.report import format_number, summary_rows_for_console
+    from simulation.runs.formatting import format_number, short_money
+    from simulation.runs.report import summary_rows_for_console
 
     rows = summary_rows_for_console(results.summary, results.comparison)
     n = len(results.seeds)
@@ -168,15 +152,15 @@ def _print_summary(results: Any) -> None:
         name = row["policy"] + (" (base)" if row["baseline"] else "")
         name = f"[bold green]{name} ★[/]" if row["winner"] else name
         npv = (
-            f"{_short_money(row['npv_mean'])} [{_short_money(row['npv_ci_low'])}, "
-            f"{_short_money(row['npv_ci_high'])}]"
+            f"{short_money(row['npv_mean'])} [{short_money(row['npv_ci_low'])}, "
+            f"{short_money(row['npv_ci_high'])}]"
         )
         diff = (
             ""
             if row["baseline"]
-            else f"{_short_money(row['npv_difference'], True)} "
-            f"[{_short_money(row['npv_difference_ci_low'], True)}, "
-            f"{_short_money(row['npv_difference_ci_high'], True)}]"
+            else f"{short_money(row['npv_difference'], True)} "
+            f"[{short_money(row['npv_difference_ci_low'], True)}, "
+            f"{short_money(row['npv_difference_ci_high'], True)}]"
         )
         table.add_row(name, npv, diff, format_number(row["churn_pct"] / 100, "percent"))
     out.print(table)
@@ -261,27 +245,6 @@ def _click_errors(name: str) -> tuple[type[BaseException], ...]:
 
 USAGE_ERRORS = _click_errors("UsageError")
 ABORTS = _click_errors("Abort")
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Handle SIGTERM (``kill``) like Ctrl-C while a command runs.
-
-    Python ends at once on SIGTERM, skipping every ``finally``; raising KeyboardInterrupt
-    instead lets a run remove its staging folder and say what happened.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # The command line being run, for manifests (``sys.argv`` is another program's when ``main``

@@ -1,1 +1,1 @@
-"""The dashboard: a SolaraViz app (app.py), its charts (charts.py) and the server (server.py)."""
+"""The dashboard: the page (app.py), its market (market.py), charts (charts.py), server."""

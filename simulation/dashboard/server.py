@@ -1,14 +1,14 @@
 """Serving the dashboard: ``solara run`` of the app in a child process, on loopback.
 
-The scenario reaches the app through the environment variable ``RELSIM_DASHBOARD_SCENARIO``
-(the app reads it when it is imported). :func:`start` returns at once, for tests and scripts;
-:func:`serve` is what ``relsim dashboard`` calls: it prints the address and waits.
+The scenario reaches the app through the environment variable :data:`SCENARIO_ENV` (the app
+reads it when it is imported, see :func:`simulation.dashboard.market.dashboard_scenario`).
+:func:`start` returns at once, for tests and scripts; :func:`serve` is what
+``relsim dashboard`` calls: it prints the address and waits.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,8 +17,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from simulation.runs.interrupts import sigterm_as_interrupt
+
 APP = Path(__file__).resolve().parent / "app.py"
-SCENARIO_ENV = "RELSIM_DASHBOARD_SCENARIO"  # the same name as simulation.dashboard.app.SCENARIO_ENV
+SCENARIO_ENV = "RELSIM_DASHBOARD_SCENARIO"
+"""Environment variable naming the scenario the dashboard opens (a bundled name or a file)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -127,27 +130,13 @@ def serve(scenario: str | None = None, host: str = "127.0.0.1", port: int | None
     """
     process, url = start(scenario, host=host, port=port)
     print(f"relsim dashboard: {url}  (open it in a browser; Ctrl+C stops it)", flush=True)
-    restore = _stop_on_sigterm()
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        return
-    finally:
-        # Never leave the server running without its parent.
-        stop(process)
-        restore()
+    with sigterm_as_interrupt():
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            return
+        finally:
+            # Never leave the server running without its parent.
+            stop(process)
     if code:
         raise SystemExit(code)
-
-
-def _stop_on_sigterm():
-    """Turn SIGTERM into KeyboardInterrupt (so the server is stopped); return an undo."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)

@@ -15,12 +15,7 @@ soon as it arrives and keeps only counters, so a sweep of any size runs in const
 
 from __future__ import annotations
 
-import contextlib
 import math
-import platform
-import signal
-import sys
-import threading
 import time
 import traceback
 from collections import deque
@@ -29,7 +24,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +33,14 @@ import pandas as pd
 from simulation.errors import ScenarioError, UserError
 from simulation.experiments.designs import DesignPoints, build_design, point_overrides
 from simulation.experiments.executors import Backend, open_backend
-from simulation.experiments.simulate import release_models, simulate
-from simulation.experiments.spec import Experiment, dump_spec
+from simulation.experiments.manifest import finish_manifest, start_manifest, write_inputs
+from simulation.experiments.progress import progress_bar
+from simulation.experiments.simulate import simulate
+from simulation.experiments.spec import Experiment
 from simulation.experiments.store import SweepStore, hash_text, run_identity
-from simulation.scenario.loading import apply_overrides, dump_yaml
+from simulation.runs.interrupts import sigterm_as_interrupt
+from simulation.runs.registry import release_models
+from simulation.scenario.loading import apply_overrides
 from simulation.scenario.schema import Scenario
 
 ModelFn = Callable[[Scenario, str, int, int], Mapping[str, float]]
@@ -271,10 +269,6 @@ class SweepSummary:
         return self.out / "errors"
 
 
-class SweepInterrupted(KeyboardInterrupt):
-    """Raised in the sweep process on SIGTERM, so the sweep stops like on Ctrl-C."""
-
-
 @dataclass
 class _PointState:
     scheduled: int  # replications 0 .. scheduled-1 are part of the plan
@@ -325,7 +319,7 @@ def run_sweep(
     summary = SweepSummary(Path(out))
     store: SweepStore | None = None
     started = time.time()
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             with open_backend(executor, jobs, scheduler) as backend:
                 store = SweepStore(out)
@@ -333,8 +327,8 @@ def run_sweep(
                     fingerprint, overwrite=overwrite, experiment=experiment.source
                 )
                 summary.workers, summary.executor = backend.workers, backend.kind
-                _write_inputs(store, plan, resumed)
-                manifest = _manifest(store, plan, backend, started, resumed, fingerprint)
+                write_inputs(store, plan, resumed)
+                manifest = start_manifest(store, plan, backend, started, resumed, fingerprint)
                 store.write_manifest(manifest)
                 _execute(plan, store, backend, summary, progress, console)
         except (KeyboardInterrupt, BrokenProcessPool) as exc:
@@ -354,30 +348,13 @@ def run_sweep(
     summary.failed = store.error_count()
     summary.complete = not summary.interrupted and summary.failed == 0
     manifest = store.read_manifest()
-    manifest.update(_finish_manifest(manifest, summary))
+    manifest.update(finish_manifest(manifest, summary))
     store.write_manifest(manifest)
     if report:
         from simulation.experiments.sweep_report import build_report
 
         summary.report = build_report(store.root)
     return summary
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into an interrupt while the sweep runs, so the folder is left tidy."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise SweepInterrupted(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _execute(
@@ -436,7 +413,7 @@ def _execute(
 
     window = max(2, 2 * backend.workers)
     pending: dict[Future, Task] = {}
-    with _progress_bar(progress, counters["runs"], console) as bar:
+    with progress_bar(progress, counters["runs"], console) as bar:
         tasks = initial_tasks()
 
         def fill() -> None:
@@ -550,185 +527,3 @@ def _scan(store: SweepStore, plan: Plan) -> tuple[set[str], dict[int, dict[int, 
 def spec_precision(plan: Plan) -> bool:
     """Whether the sweep adds replications until the target's CI is narrow enough."""
     return plan.experiment.spec.precision is not None
-
-
-# --------------------------------------------------------------------------- bookkeeping
-def _write_inputs(store: SweepStore, plan: Plan, resumed: bool) -> None:
-    from simulation.experiments.store import atomic_write_text, write_table
-
-    if resumed and store.path("design.csv").exists():
-        return
-    atomic_write_text(store.path("experiment.yaml"), dump_spec(plan.experiment.spec))
-    atomic_write_text(store.path("scenario.yaml"), dump_yaml(plan.experiment.scenario))
-    write_table(store.path("design.csv"), plan.points)
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and of the packages that decide the results."""
-    found = {"python": platform.python_version()}
-    for name in ("relsim", "mesa", "numpy", "scipy", "pandas", "SALib", "pydantic", "dask"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
-
-
-def _manifest(
-    store: SweepStore,
-    plan: Plan,
-    backend: Backend,
-    started: float,
-    resumed: bool,
-    fingerprint: str,
-) -> dict[str, Any]:
-    experiment = plan.experiment
-    spec = experiment.spec
-    previous = store.read_manifest() if resumed else {}
-    sessions = list(previous.get("sessions", []))
-    sessions.append(
-        {
-            "started": _iso(started),
-            "executor": backend.kind,
-            "workers": backend.workers,
-            **backend.info,
-            "host": platform.node(),
-            "command": " ".join(sys.argv),
-        }
-    )
-    return {
-        "complete": False,
-        "experiment": experiment.name,
-        "source": experiment.source,
-        "fingerprint": fingerprint,
-        "design": {
-            "kind": spec.design.kind,
-            "points": len(plan.points),
-            "factors": [f.model_dump(mode="json", exclude_none=True) for f in experiment.factors],
-        },
-        "policies": experiment.policies,
-        "target": experiment.target.model_dump(mode="json"),
-        "replications": spec.replications,
-        "precision": None if spec.precision is None else spec.precision.model_dump(mode="json"),
-        "seeds": {
-            "master": spec.seed,
-            "runs": "replication r of point p: child r of SeedSequence(master, spawn_key=(p,))",
-            "design": "SeedSequence(master, spawn_key=(2**31 - 1,))",
-            "analysis": "SeedSequence(master, spawn_key=(2**31 - 2,))",
-        },
-        "versions": versions(),
-        "sessions": sessions,
-        "runs": previous.get("runs", {}),
-    }
-
-
-def _finish_manifest(manifest: dict[str, Any], summary: SweepSummary) -> dict[str, Any]:
-    total_time, count = summary.simulation_seconds, summary.simulations
-    sessions = manifest.get("sessions", [])
-    if sessions:
-        sessions[-1].update(
-            {
-                "finished": _iso(time.time()),
-                "wall_seconds": round(summary.seconds, 3),
-                "runs_done": summary.done,
-                "runs_skipped": summary.skipped,
-                "seconds_per_simulation": round(total_time / count, 6) if count else None,
-                "interrupted": summary.interrupted,
-            }
-        )
-    return {
-        "complete": summary.complete,
-        "status": "complete"
-        if summary.complete
-        else ("interrupted" if summary.interrupted else "finished with failed runs"),
-        "runs": {
-            "planned": summary.total_runs or manifest.get("runs", {}).get("planned"),
-            "on_disk": summary.done + summary.skipped,
-            "failed": summary.failed,
-        },
-        "sessions": sessions,
-    }
-
-
-def _iso(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------- progress
-class _NullBar:
-    def skip(self, n: int) -> None:
-        pass
-
-    def advance(self, n: int, failed: int) -> None:
-        pass
-
-    def set_total(self, total: int) -> None:
-        pass
-
-
-class _RichBar:
-    """Runs done (skipped ones included) against the plan; rate from this session's runs."""
-
-    def __init__(self, progress: Any, task_id: Any):
-        self.progress, self.task_id = progress, task_id
-        self.new = 0
-
-    def skip(self, n: int) -> None:
-        if n:
-            self.progress.update(self.task_id, advance=n)
-
-    def advance(self, n: int, failed: int) -> None:
-        self.new += n
-        self.progress.update(self.task_id, advance=n, failed=failed, new=self.new)
-
-    def set_total(self, total: int) -> None:
-        self.progress.update(self.task_id, total=total)
-
-
-@contextlib.contextmanager
-def _progress_bar(show: bool, total: int, console: Any) -> Iterator[Any]:
-    if not show:
-        yield _NullBar()
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-    from rich.text import Text
-
-    def rate(task: Any) -> float:
-        # Runs finished in this session per second: skipped runs cost no time.
-        elapsed = task.elapsed or 0.0
-        return task.fields.get("new", 0) / elapsed if elapsed > 0 else 0.0
-
-    class RateColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = rate(task)
-            return Text(f"{speed:.2f} runs/s" if speed else "-- runs/s", style="cyan")
-
-    class LeftColumn(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            speed = rate(task)
-            if task.finished:
-                return Text("done", style="green")
-            if not speed or task.total is None:
-                return Text("left --:--", style="blue")
-            seconds = int((task.total - task.completed) / speed)
-            hours, rest = divmod(seconds, 3600)
-            return Text(f"left {hours}:{rest // 60:02d}:{rest % 60:02d}", style="blue")
-
-    columns = (
-        TextColumn("[bold]sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs"),
-        TextColumn("[red]{task.fields[failed]} failed"),
-        RateColumn(),
-        TimeElapsedColumn(),
-        LeftColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task_id = progress.add_task("sweep", total=total, failed=0, new=0)
-        yield _RichBar(progress, task_id)

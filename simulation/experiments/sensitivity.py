@@ -13,9 +13,6 @@ import pandas as pd
 from simulation.experiments.designs import ANALYSIS_STREAM, DesignPoints, derived_seed
 from simulation.experiments.spec import ExperimentSpec
 
-SOBOL_COLUMNS = ("factor", "S1", "S1_conf", "ST", "ST_conf")
-MORRIS_COLUMNS = ("factor", "mu", "mu_star", "mu_star_conf", "sigma")
-
 
 class IncompleteDesignError(ValueError):
     """Some design points have no finite target, so the indices cannot be estimated."""

@@ -11,15 +11,15 @@ with named inputs (EMA Workbench, SALib, optimisers): a dotted scenario path is 
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulation.errors import UserError
+from simulation.runs.registry import release_models
 from simulation.scenario.loading import DEFAULT_SCENARIO, apply_overrides, load_scenario
 from simulation.scenario.schema import Scenario
 
@@ -43,33 +43,6 @@ def simulate(scenario: Scenario, policy: str, seed: int, replication: int = 0) -
             scenario, policy, int(seed), int(replication), collect_timeseries=False
         )
     return {key: float(value) for key, value in result.summary.items()}
-
-
-@contextlib.contextmanager
-def release_models() -> Iterator[None]:
-    """Forget the Mesa models created inside the block once it ends.
-
-    Mesa 3.3 keeps every model alive through the class-level ``Agent._ids`` counter table, so
-    a worker that runs thousands of models would grow without bound. Only the models created
-    in the block are dropped; models the caller keeps (in a notebook, say) are untouched.
-    """
-    ids = _agent_ids()
-    before = set(map(id, ids)) if ids is not None else set()
-    try:
-        yield
-    finally:
-        if ids is not None:
-            for model in [m for m in list(ids) if id(m) not in before]:
-                ids.pop(model, None)
-
-
-def _agent_ids() -> dict[Any, Any] | None:
-    try:
-        from mesa import Agent
-    except ImportError:  # pragma: no cover - mesa is a dependency
-        return None
-    ids = getattr(Agent, "_ids", None)
-    return ids if isinstance(ids, dict) else None
 
 
 @functools.lru_cache(maxsize=16)

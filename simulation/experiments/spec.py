@@ -54,7 +54,6 @@ SUMMARY_OUTCOMES: tuple[str, ...] = (
     "customer_equity",
 )
 
-DESIGN_KINDS = ("full_factorial", "monte_carlo", "latin_hypercube", "sobol", "morris", "table")
 # Largest number of design points a file may ask for: beyond this the design table alone
 # would be unwieldy, and a typo (an extra zero) should not start a week-long sweep.
 MAX_POINTS = 1_000_000
@@ -62,11 +61,7 @@ MAX_POINTS = 1_000_000
 Scalar = float | int | str | bool
 
 
-class _Strict(Strict):
-    """Unknown keys, NaN, infinity and yes/no in a number field are errors (as in scenarios)."""
-
-
-class Factor(_Strict):
+class Factor(Strict):
     """One thing to vary: a dotted path into the scenario and the values it may take.
 
     Give either ``range: [low, high]`` (continuous; sampled by the design) or ``values:
@@ -107,7 +102,7 @@ class Factor(_Strict):
         return self.name or self.path
 
 
-class Design(_Strict):
+class Design(Strict):
     """How design points are drawn from the factors."""
 
     kind: Literal[
@@ -150,7 +145,7 @@ class Design(_Strict):
         return self
 
 
-class Target(_Strict):
+class Target(Strict):
     """The one number per run that the sensitivity analysis, heat map and precision rule use.
 
     With ``baseline`` the target is the paired difference ``policy - baseline`` of the outcome.
@@ -161,7 +156,7 @@ class Target(_Strict):
     baseline: str | None = None
 
 
-class Precision(_Strict):
+class Precision(Strict):
     """Sequential replication: add replications until the CI of the target is narrow enough."""
 
     half_width: Annotated[float, Field(gt=0)] = Field(
@@ -171,7 +166,7 @@ class Precision(_Strict):
     max_replications: Annotated[int, Field(ge=2, le=100_000)] = 50
 
 
-class ExperimentSpec(_Strict):
+class ExperimentSpec(Strict):
     """The contents of an experiment file."""
 
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")] = "experiment"

@@ -39,7 +39,6 @@ MANIFEST = "manifest.json"
 RUNS_DIR = "runs"
 ERRORS_DIR = "errors"
 SWEEP_KIND = "relsim-sweep"
-KEY_COLUMNS = ("point", "replication", "seed", "policy", "run_id")
 
 
 def default_format() -> str:

@@ -17,7 +17,6 @@ running, was interrupted, or ran on another machine. It writes:
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +31,9 @@ from simulation.errors import UserError
 from simulation.experiments.designs import build_design
 from simulation.experiments.sensitivity import IncompleteDesignError, sensitivity_indices
 from simulation.experiments.spec import ExperimentSpec, Factor
-from simulation.experiments.store import SweepStore, read_table, write_table
+from simulation.experiments.store import SweepStore, atomic_write_text, read_table, write_table
 from simulation.experiments.summaries import Study, break_even_frontier, discover, summarise_point
+from simulation.runs.formatting import format_value, markdown_table
 
 DESIGN_NAMES = {
     "full_factorial": "full factorial grid",
@@ -97,8 +97,6 @@ def build_report(folder: str | Path) -> Path:
     header = _header(manifest, spec, study, design, runs_on_disk, errors)
     text = "\n".join(header + sections + _files_section(store)) + "\n"
     path = store.path("report.md")
-    from simulation.experiments.store import atomic_write_text
-
     atomic_write_text(path, text)
     return path
 
@@ -245,7 +243,7 @@ def _header(
         f"- Replications: {spec.replications} per point"
         + (
             f", then batches of {spec.precision.batch} until the {spec.confidence:.0%} CI "
-            f"half-width of the target is below {_fmt(spec.precision.half_width)} "
+            f"half-width of the target is below {format_value(spec.precision.half_width)} "
             f"(at most {spec.precision.max_replications})"
             if spec.precision
             else ""
@@ -255,18 +253,17 @@ def _header(
         + (" (errors: `errors.csv`, tracebacks: `errors/`)" if len(errors) else "")
         + ".",
         f"- Executor: {last.get('executor', '?')} with {last.get('workers', '?')} workers; "
-        f"wall time {_fmt(last.get('wall_seconds'))} s; "
-        f"{_fmt(last.get('seconds_per_simulation'))} s per simulation; "
+        f"wall time {format_value(last.get('wall_seconds'))} s; "
+        f"{format_value(last.get('seconds_per_simulation'))} s per simulation; "
         f"{len(sessions)} session(s).",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         "",
-        "| factor | path | values |",
-        "|---|---|---|",
     ]
-    for f in spec.factors:
-        lines.append(f"| {f.label} | `{f.path}` | {_describe_factor(f)} |")
-    lines.append("")
-    return lines
+    factors = pd.DataFrame(
+        [[f.label, f"`{f.path}`", _describe_factor(f)] for f in spec.factors],
+        columns=["factor", "path", "values"],
+    )
+    return [*lines, *markdown_table(factors), ""]
 
 
 def _target_section(
@@ -283,8 +280,8 @@ def _target_section(
     level = f"{spec.confidence:.0%}"
     lines += [
         f"Over {len(target):,} design points with results, the mean {t.outcome} "
-        f"{'difference ' if t.baseline else ''}ranges from {_fmt(np.nanmin(means))} to "
-        f"{_fmt(np.nanmax(means))} (average {_fmt(np.nanmean(means))}).",
+        f"{'difference ' if t.baseline else ''}ranges from {format_value(np.nanmin(means))} to "
+        f"{format_value(np.nanmax(means))} (average {format_value(np.nanmean(means))}).",
         "",
     ]
     with_ci = target["ci_low"].notna() & target["ci_high"].notna()
@@ -311,7 +308,7 @@ def _target_section(
         lines.append("The six lowest and six highest points:")
         lines.append("")
     cols = ["point", *study.labels, "n", "mean", "ci_low", "ci_high"]
-    lines += _md_table(show[cols]) + [""]
+    lines += markdown_table(show[cols]) + [""]
     return lines
 
 
@@ -350,7 +347,7 @@ def _grid_section(
         "between grid levels; `break_even.csv`):",
         "",
     ]
-    lines += _md_table(frontier) + [""]
+    lines += markdown_table(frontier) + [""]
     return lines
 
 
@@ -429,11 +426,11 @@ def _sensitivity_section(
             f"of the {level} bootstrap interval.",
             "",
         ]
-    lines += _md_table(indices.sort_values(indices.columns[3], ascending=False)) + [""]
+    lines += markdown_table(indices.sort_values(indices.columns[3], ascending=False)) + [""]
     if second is not None:
         write_table(store.path("sensitivity_second_order.csv"), second)
         lines += ["Second-order indices (`sensitivity_second_order.csv`):", ""]
-        lines += _md_table(second) + [""]
+        lines += markdown_table(second) + [""]
     return lines
 
 
@@ -465,7 +462,7 @@ def _discovery_section(
     if box.empty:
         lines += ["No factor range narrows the cases down: they are spread over the space.", ""]
     else:
-        lines += _md_table(box) + [""]
+        lines += markdown_table(box) + [""]
     return lines
 
 
@@ -503,37 +500,10 @@ def _describe_factor(f: Factor) -> str:
         scale = ", log scale" if f.scale == "log" else ""
         whole = ", whole numbers" if f.integer else ""
         levels = f", {f.levels} levels" if f.levels else ""
-        return f"{_fmt(f.range[0])} to {_fmt(f.range[1])}{scale}{whole}{levels}"
+        return f"{format_value(f.range[0])} to {format_value(f.range[1])}{scale}{whole}{levels}"
     values = f.values or []
     shown = ", ".join(str(v) for v in values[:8])
     return shown + (f", ... ({len(values)} values)" if len(values) > 8 else "")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "?"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | np.bool_):
-        return str(value)
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(x):
-        return "–"
-    if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-3):
-        return f"{x:.3g}"
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.4g}"
-
-
-def _md_table(table: pd.DataFrame) -> list[str]:
-    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
-    rule = "|" + "---|" * len(table.columns)
-    rows = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    return [header, rule, *rows]
 
 
 def _save(figure: Any, path: Path) -> None:

@@ -7,14 +7,12 @@ the dashboard) see real agents while the dynamics update whole arrays at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import mesa
 
 from simulation.market.population import ORIGINS
-from simulation.market.response import expected_lifetime_value
-from simulation.scenario.schema import CHANNELS, LEVERS, STAGES, Policy
-from simulation.scenario.schema import Firm as FirmSpec
+from simulation.scenario.schema import CHANNELS, LEVERS, STAGES, FirmSpec, Policy
 
 
 class Customer(mesa.Agent):
@@ -87,25 +85,6 @@ class Customer(mesa.Agent):
         """How the customer came to the current firm."""
         return ORIGINS[int(self.model.population.origin[self.row])]
 
-    @property
-    def loyalty_points(self) -> float:
-        """Unredeemed loyalty points."""
-        return float(self.model.population.points[self.row])
-
-    @property
-    def expected_value(self) -> float:
-        """Expected lifetime value from the next period on (0 without a firm)."""
-        pop = self.model.population
-        if pop.firm[self.row] >= self.model.n_firms:
-            return 0.0
-        return float(
-            expected_lifetime_value(
-                pop.margin[self.row],
-                pop.churn_probability[self.row],
-                self.model.discount_per_period,
-            )
-        )
-
 
 @dataclass
 class Books:
@@ -155,10 +134,9 @@ class Books:
     stage_lapsed: int = 0
     market_share: float = 0.0
     referrals: int = 0
-    extras: dict = field(default_factory=dict, repr=False)
 
 
-BOOK_FIELDS = tuple(f.name for f in fields(Books) if f.name != "extras")
+BOOK_FIELDS = tuple(f.name for f in fields(Books))
 
 
 class Firm(mesa.Agent):
@@ -178,11 +156,6 @@ class Firm(mesa.Agent):
         self.index = int(index)
         self.name = spec.name
         self.books = Books()
-
-    @property
-    def focal(self) -> bool:
-        """True for the firm whose policy is being compared."""
-        return self.index == 0
 
     @property
     def price(self) -> float:

@@ -7,7 +7,8 @@ float64); money accumulated over a run is float64.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Population:
     # traits (fixed for a customer's life)
     price_sensitivity: np.ndarray
     referral_tendency: np.ndarray
-    response: np.ndarray  # 1 for relational customers, less for transactional ones
+    relational_weight: np.ndarray  # weight of relationship actions: 1, less if transactional
     transactional: np.ndarray
     channel: np.ndarray
     contact_tolerance: np.ndarray
@@ -85,9 +86,32 @@ class Population:
         """Number of customers (active, prospective and lapsed)."""
         return len(self.firm)
 
-    def nbytes(self) -> int:
-        """Memory held by the arrays."""
-        return sum(getattr(self, f.name).nbytes for f in fields(self))
+    def view(self, rows: slice = slice(None)) -> Customers:
+        """The arrays the kernels read or update (``rows`` of them), as views."""
+        return Customers(*(getattr(self, name)[rows] for name in Customers._fields))
+
+
+class Customers(NamedTuple):
+    """The population's arrays the kernels read or update (a view, not a copy)."""
+
+    firm: np.ndarray
+    price_sensitivity: np.ndarray
+    acquired_at: np.ndarray
+    origin: np.ndarray
+    channel: np.ndarray
+    relational_weight: np.ndarray
+    contact_tolerance: np.ndarray
+    units: np.ndarray
+    match: np.ndarray
+    satisfaction: np.ndarray
+    expectation: np.ndarray
+    strength: np.ndarray
+    points: np.ndarray
+    uplift: np.ndarray
+    purchases: np.ndarray
+    last_purchase: np.ndarray
+    monetary: np.ndarray
+    margin: np.ndarray
 
 
 def draw_population(market: Market, n_firms: int, rng: np.random.Generator) -> Population:
@@ -101,7 +125,7 @@ def draw_population(market: Market, n_firms: int, rng: np.random.Generator) -> P
     n = market.customers
     traits = market.customer
     transactional = rng.random(n) < traits.transactional_share
-    response = np.where(transactional, market.behaviour.transactional_response, 1.0)
+    relational_weight = np.where(transactional, market.behaviour.transactional_response, 1.0)
     shares = np.array([getattr(traits.channels, c) for c in CHANNELS])
     channel = rng.choice(len(CHANNELS), size=n, p=shares / shares.sum()).astype(np.int8)
 
@@ -111,7 +135,7 @@ def draw_population(market: Market, n_firms: int, rng: np.random.Generator) -> P
     return Population(
         price_sensitivity=draw(traits.price_sensitivity, n, rng),
         referral_tendency=np.clip(draw(traits.referral_tendency, n, rng), 0, 1),
-        response=response.astype(np.float32),
+        relational_weight=relational_weight.astype(np.float32),
         transactional=transactional,
         channel=channel,
         contact_tolerance=np.maximum(draw(traits.contact_tolerance, n, rng), 0.1),
@@ -120,7 +144,7 @@ def draw_population(market: Market, n_firms: int, rng: np.random.Generator) -> P
         base_churn_rate=np.maximum(draw(traits.base_churn_rate, n, rng), 0),
         satisfaction=np.clip(draw(traits.satisfaction, n, rng), 0, 1),
         expectation=np.clip(draw(traits.expectation, n, rng), 0, 1),
-        strength=np.where(active, 0.3, 0.0).astype(np.float32),
+        strength=np.where(active, market.behaviour.initial_strength, 0.0).astype(np.float32),
         firm=firm,
         last_firm=np.full(n, n_firms, dtype=np.int16),
         considering=np.full(n, n_firms, dtype=np.int16),
@@ -140,11 +164,13 @@ def draw_population(market: Market, n_firms: int, rng: np.random.Generator) -> P
 def _initial_customers(
     market: Market, n_firms: int, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Who already buys from which firm at the start, and for how long (up to 3 years)."""
+    """Who already buys from which firm at the start, and for how many periods."""
     weights = np.array([f.initial_share for f in market.firms], dtype=float)
     weights = weights / weights.sum() if weights.sum() > 0 else np.full(n_firms, 1 / n_firms)
     has_firm = rng.random(n) < market.initial_penetration
     choice = np.searchsorted(np.cumsum(weights), rng.random(n) * weights.sum() * 0.999999)
     firm = np.where(has_firm, np.minimum(choice, n_firms - 1), n_firms).astype(np.int16)
-    tenure = np.where(has_firm, rng.integers(1, 37, n), 0).astype(np.int32)
+    tenure_range = market.customer.initial_tenure_periods
+    tenure = rng.integers(tenure_range.low, tenure_range.high + 1, n)
+    tenure = np.where(has_firm, tenure, 0).astype(np.int32)
     return firm, tenure

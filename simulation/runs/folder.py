@@ -7,18 +7,15 @@ folder or nothing (a stale ``.name.partial-*`` folder is clearly not a result).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
 import shutil
-import signal
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,8 @@ import yaml  # noqa: E402
 
 from simulation.errors import UserError  # noqa: E402
 from simulation.runs import plots  # noqa: E402
+from simulation.runs.interrupts import signals_held  # noqa: E402
+from simulation.runs.provenance import versions  # noqa: E402
 from simulation.runs.report import render_report  # noqa: E402
 from simulation.runs.runner import ScenarioResults  # noqa: E402
 from simulation.scenario.loading import dump_yaml, validate  # noqa: E402
@@ -51,17 +50,6 @@ class RunTiming:
     def wall_seconds(self) -> float:
         """Elapsed seconds."""
         return (self.finished - self.started).total_seconds()
-
-
-def versions() -> dict[str, str]:
-    """Versions of relsim and of the libraries that decide its numbers."""
-    found = {"python": platform.python_version()}
-    for package in ("relsim", "mesa", "numpy", "scipy", "pandas", "pydantic"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
 
 
 def check_target(out: Path, overwrite: bool) -> None:
@@ -190,26 +178,12 @@ def _move_into_place(staging: Path, out: Path) -> None:
         old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
         # Ctrl-C or kill between the two renames would leave no folder at ``out`` and delete
         # the new one with the staging folder: hold both signals until the swap is done.
-        with _signals_held():
+        with signals_held():
             os.replace(out, old)
             os.replace(staging, out)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(staging, out)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Delay SIGINT and SIGTERM until the block ends (where the platform allows it)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def is_staging(folder: Path) -> bool:

@@ -1,11 +1,11 @@
 """The committed reference summary: a small run of the default scenario, kept to catch drift.
 
-``tests/test_reproducibility.py`` re-runs the reference scenario and compares the result with
+``tests/runs/test_reproducibility.py`` re-runs the reference scenario and compares the result with
 the summary committed in ``tests/reference/``; any unintended change in the model's behaviour
 shows up there. Regenerate it only on purpose, after a deliberate change of behaviour::
 
-    make reference                         # or: python -m simulation.runs.reference
-    python -m simulation.runs.reference --check # compare only; exit status 1 on a difference
+    make reference                              # or: python -m simulation.runs.reference
+    python -m simulation.runs.reference --check  # compare only; exit status 1 on a difference
 
 The reference run is the default scenario shrunk to 1,000 customers, 36 periods and 3 paired
 replications (budgets scale with the market), so that the test takes a few seconds.
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulation.runs.stats import SUMMARY_KEYS
 from simulation.scenario.schema import Scenario
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "tests" / "reference"
@@ -38,7 +39,6 @@ REPLICATIONS = 3
 # a change of behaviour moves results by far more, because one flipped random event changes
 # the whole trajectory that follows it.
 RTOL = 1e-9
-KEYS = ["policy", "replication", "seed"]
 
 
 def reference_scenario() -> Scenario:
@@ -66,7 +66,7 @@ def reference_summary(scenario: Scenario | None = None) -> pd.DataFrame:
 
 def environment() -> dict[str, Any]:
     """What the numbers may depend on besides relsim: platform and library versions."""
-    from simulation.runs.folder import versions
+    from simulation.runs.provenance import versions
 
     return {"platform": platform.platform(), "machine": platform.machine(), **versions()}
 
@@ -116,7 +116,7 @@ def compare(expected: pd.DataFrame, actual: pd.DataFrame, rtol: float = RTOL) ->
         return [f"rows differ: {len(expected)} != {len(actual)}"]
     for column in expected.columns:
         want, got = expected[column], actual[column]
-        if column in KEYS or not pd.api.types.is_numeric_dtype(want):
+        if column in SUMMARY_KEYS or not pd.api.types.is_numeric_dtype(want):
             if [str(v) for v in want] != [str(v) for v in got]:
                 problems.append(f"{column}: {list(want)} != {list(got)}")
             continue

@@ -15,7 +15,15 @@ from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
+from scipy import stats
 
+from simulation.runs.formatting import (
+    DASH,
+    decimals_for,
+    format_duration,
+    format_number,
+    markdown_table,
+)
 from simulation.runs.stats import (
     LOWER_IS_BETTER,
     compare_pair,
@@ -47,77 +55,9 @@ _PERCENT_OUTCOMES = {
 }
 _COUNT_OUTCOMES = {"final_customers", "acquired_total", "referrals", "churned_total"}
 _SUGGESTED_REPLICATIONS = 30
-_DASH = "–"
 
 
 # --------------------------------------------------------------------------- numbers
-def _decimals(magnitude: float) -> int:
-    """Decimals that show about two significant digits, and none for large numbers."""
-    if magnitude >= 100 or magnitude == 0:
-        return 0
-    if magnitude >= 10:
-        return 1
-    if magnitude >= 1:
-        return 2
-    # Below 1: two significant digits (0.43, 0.043, 0.0043), at most six decimals.
-    return min(6, 1 - math.floor(math.log10(magnitude)))
-
-
-def _percent_places(percent: float) -> int:
-    """Decimals of a percentage: 31.3%, 2.12%, 0.074%."""
-    return 1 if percent >= 10 else _decimals(percent)
-
-
-def format_number(
-    value: Any, kind: str = "number", *, signed: bool = False, places: int | None = None
-) -> str:
-    """Format a number for people: thousands separators, about two significant decimals.
-
-    Args:
-        value: the number; NaN, None and infinities print as a dash.
-        kind: ``"money"``, ``"count"`` or ``"number"`` (plain), or ``"percent"`` for a share
-            given as a fraction (0.023 prints as ``2.3%``).
-        signed: print a ``+`` before positive values (for differences).
-        places: decimals to show (of the percentage for ``"percent"``); by default chosen
-            from the magnitude.
-
-    Returns:
-        The formatted number.
-    """
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return _DASH
-    if not math.isfinite(x):
-        return _DASH
-    suffix = ""
-    if kind == "percent":
-        x *= 100.0
-        suffix = "%"
-        if places is None:
-            places = _percent_places(abs(x))
-    elif places is None:
-        places = 0 if kind == "count" and x == round(x) else _decimals(abs(x))
-    text = f"{x:,.{places}f}"
-    if float(text.replace(",", "")) == 0.0:
-        text = f"{0.0:.{places}f}"  # no "-0"
-    elif signed and x > 0:
-        text = "+" + text
-    return text + suffix
-
-
-def _format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds < 0:
-        return _DASH
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def _kind(outcome: str) -> str:
     if outcome in _PERCENT_OUTCOMES:
         return "percent"
@@ -126,24 +66,17 @@ def _kind(outcome: str) -> str:
     return "money"
 
 
-def _places(magnitude: float, kind: str) -> int:
-    """Decimals :func:`format_number` would choose for a number of this size."""
-    if kind == "percent":
-        return _percent_places(magnitude * 100.0)
-    return _decimals(magnitude)
-
-
 def _mean_pm(values: pd.Series, kind: str) -> str:
     mean, low, high = mean_ci(pd.to_numeric(values, errors="coerce").to_numpy(float))
     if not math.isfinite(mean):
-        return _DASH
+        return DASH
     half = (high - low) / 2.0
     if half <= 0:
         return format_number(mean, kind)
     # Mean and half-width share their decimals: no more than either needs (1,210 ± 12).
-    places = min(_places(abs(mean), kind), _places(half, kind))
+    places = min(decimals_for(abs(mean), kind), decimals_for(half, kind))
     if round(half, places + (2 if kind == "percent" else 0)) == 0:
-        places = _places(half, kind)
+        places = decimals_for(half, kind)
     return (
         f"{format_number(mean, kind, places=places)} ± {format_number(half, kind, places=places)}"
     )
@@ -151,22 +84,22 @@ def _mean_pm(values: pd.Series, kind: str) -> str:
 
 def _interval(low: float, high: float, kind: str) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
-        return _DASH
+        return DASH
     # Both ends get the precision of the interval's width, so that an end near 0 keeps its
     # sign and digits ("-25 to +2,108", "-0.12% to +0.13%").
-    places = _places(max((high - low) / 2.0, 0.0), kind)
+    places = decimals_for(max((high - low) / 2.0, 0.0), kind)
     lo = format_number(low, kind, signed=True, places=places)
     hi = format_number(high, kind, signed=True, places=places)
     return f"{lo} to {hi}"
 
 
 def _share(value: float) -> str:
-    return f"{value:.0%}" if math.isfinite(value) else _DASH
+    return f"{value:.0%}" if math.isfinite(value) else DASH
 
 
 def _p_value(p: float) -> str:
     if not math.isfinite(p):
-        return _DASH
+        return DASH
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
@@ -194,7 +127,7 @@ def _needed_replications(n: int, difference: float, low: float, high: float) -> 
     half = (high - low) / 2.0
     if n < 2 or difference == 0 or not math.isfinite(half) or half <= 0:
         return None
-    z_alpha, z_power = 1.959964, 0.841621
+    z_alpha, z_power = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
     needed = n * (half / abs(difference)) ** 2 * ((z_alpha + z_power) / z_alpha) ** 2
     # Rounded up to a multiple of 10: this is advice, not a measurement.
     return max(n + 10, int(math.ceil(needed / 10.0) * 10))
@@ -224,11 +157,15 @@ def _answer(summary: pd.DataFrame, baseline: str, replications: int) -> list[str
     runner_up = ranked[0]
     # Rows: the baseline first (if it is not the winner), then the rest by NPV.
     rows = ([baseline] if baseline in others else []) + [p for p in ranked if p != baseline]
-    lines.append(
-        f"| `{winner}` against | NPV difference | relative | 95% CI of the difference "
-        f"| CI excludes 0? | `{winner}` better in |"
-    )
-    lines.append("|---|---:|---:|---:|:---:|---:|")
+    header = [
+        f"`{winner}` against",
+        "NPV difference",
+        "relative",
+        "95% CI of the difference",
+        "CI excludes 0?",
+        f"`{winner}` better in",
+    ]
+    cells: list[list[str]] = []
     unclear: list[tuple[str, dict[str, Any]]] = []
     for other in rows:
         result = compare_pair(summary, winner, other, WIN_OUTCOME)
@@ -240,15 +177,22 @@ def _answer(summary: pd.DataFrame, baseline: str, replications: int) -> list[str
             unclear.append((other, result))
         share = result["share_better"]
         share_text = (
-            f"{round(share * n)} of {n} ({_share(share)})" if math.isfinite(share) else _DASH
+            f"{round(share * n)} of {n} ({_share(share)})" if math.isfinite(share) else DASH
         )
-        ci_text = _interval(result["ci_low"], result["ci_high"], "money") if n >= 2 else _DASH
+        ci_text = _interval(result["ci_low"], result["ci_high"], "money") if n >= 2 else DASH
         # Relative to the other policy's mean NPV: "the winner earns x% more than the other".
-        lines.append(
-            f"| `{other}`{role} | {format_number(result['difference'], 'money', signed=True)} "
-            f"| {format_number(result['relative_difference'], 'percent', signed=True)} "
-            f"| {ci_text} | {'yes' if excludes else '**no**'} | {share_text} |"
+        cells.append(
+            [
+                f"`{other}`{role}",
+                format_number(result["difference"], "money", signed=True),
+                format_number(result["relative_difference"], "percent", signed=True),
+                ci_text,
+                "yes" if excludes else "**no**",
+                share_text,
+            ]
         )
+    table = pd.DataFrame(cells, columns=header)
+    lines += markdown_table(table, ["left", "right", "right", "right", "center", "right"])
     lines.append("")
     lines.extend(_verdict(winner, unclear, replications))
     return lines
@@ -310,23 +254,23 @@ def _metrics_table(summary: pd.DataFrame, winner: str, baseline: str) -> list[st
         tags = [t for t, q in (("baseline", baseline), ("winner", winner)) if q == p]
         return f"`{p}`" + (f" ({', '.join(tags)})" if tags else "")
 
-    lines = [
+    rows = [
+        [label]
+        + [
+            _mean_pm(summary.loc[summary["policy"].astype(str) == p, column], kind)
+            for p in policies
+        ]
+        for column, label, kind in KEY_METRICS
+        if column in summary.columns
+    ]
+    table = pd.DataFrame(rows, columns=["outcome", *(header(p) for p in policies)])
+    return [
         "## Outcomes per policy",
         "",
         "Mean ± half-width of the 95% confidence interval over replications (focal firm).",
         "",
-        "| outcome | " + " | ".join(header(p) for p in policies) + " |",
-        "|---|" + "---:|" * len(policies),
+        *markdown_table(table, ["left", *["right"] * len(policies)]),
     ]
-    for column, label, kind in KEY_METRICS:
-        if column not in summary.columns:
-            continue
-        cells = [
-            _mean_pm(summary.loc[summary["policy"].astype(str) == p, column], kind)
-            for p in policies
-        ]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return lines
 
 
 def _comparison_table(comparison: pd.DataFrame, baseline: str) -> list[str]:
@@ -344,24 +288,30 @@ def _comparison_table(comparison: pd.DataFrame, baseline: str) -> list[str]:
         "Paired differences (policy − baseline) with 95% intervals; every outcome of "
         "`summary.csv`. *Better in*: share of replications in which the policy did better.",
         "",
-        "| policy | outcome | baseline | policy | difference | 95% CI | relative | p | "
-        "better in | n |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    cells = []
     for row in table.itertuples(index=False):
         outcome = str(row.outcome)
         kind = _kind(outcome)
         name = outcome + (" (lower is better)" if outcome in LOWER_IS_BETTER else "")
-        lines.append(
-            f"| `{row.policy}` | {name} | {format_number(row.baseline_mean, kind)} "
-            f"| {format_number(row.policy_mean, kind)} "
-            f"| {format_number(row.difference, kind, signed=True)} "
-            f"| {_interval(row.ci_low, row.ci_high, kind)} "
-            f"| {format_number(row.relative_difference, 'percent', signed=True)} "
-            f"| {_p_value(row.p_value)} | {_share(row.share_better)} "
-            f"| {int(row.n)} |"
+        cells.append(
+            [
+                f"`{row.policy}`",
+                name,
+                format_number(row.baseline_mean, kind),
+                format_number(row.policy_mean, kind),
+                format_number(row.difference, kind, signed=True),
+                _interval(row.ci_low, row.ci_high, kind),
+                format_number(row.relative_difference, "percent", signed=True),
+                _p_value(row.p_value),
+                _share(row.share_better),
+                str(int(row.n)),
+            ]
         )
-    return lines
+    header = ["policy", "outcome", "baseline", "policy", "difference", "95% CI"]
+    header += ["relative", "p", "better in", "n"]
+    table = pd.DataFrame(cells, columns=header)
+    return lines + markdown_table(table, ["left", "left", *["right"] * 8])
 
 
 def _caption(name: str) -> str:
@@ -429,7 +379,7 @@ def render_report(
         lines += [description.strip(), ""]
     lines += [
         f"{len(policies)} policies, {replications} paired replication{plural} each; "
-        f"baseline `{baseline}`; wall time {_format_duration(wall_seconds)}.",
+        f"baseline `{baseline}`; wall time {format_duration(wall_seconds)}.",
         "",
     ]
     lines += _answer(summary, baseline, replications)
@@ -455,7 +405,7 @@ def summary_rows_for_console(summary: pd.DataFrame, comparison: pd.DataFrame) ->
         ``npv_difference_ci_low``, ``npv_difference_ci_high`` (paired difference from the
         baseline; NaN for the baseline itself), ``final_customers`` (mean) and ``churn_pct``
         (mean churn per period, in percent). Numbers are floats, left for the caller to
-        format (:func:`format_number` is there for it).
+        format (:func:`simulation.runs.formatting.format_number` is there for it).
     """
     policies = policy_order(summary)
     if comparison is not None and not comparison.empty and "baseline" in comparison.columns:

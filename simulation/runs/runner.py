@@ -17,10 +17,10 @@ import pandas as pd
 from simulation.market.agents import BOOK_FIELDS, Firm
 from simulation.market.cohorts import finish_cohort_table
 from simulation.market.model import RelationshipMarket
+from simulation.runs.registry import release
 from simulation.runs.workers import process_pool
 from simulation.scenario.schema import Scenario
 
-KEYS = ["policy", "replication", "period", "firm", "focal"]
 LTV_SAMPLE = 2000
 
 
@@ -109,15 +109,6 @@ def run_replication(
         )
     finally:
         release(model)
-
-
-def release(model: RelationshipMarket) -> None:
-    """Drop Mesa 3.3's class-level reference to a finished model (it would leak otherwise)."""
-    from mesa import Agent
-
-    ids = getattr(Agent, "_ids", None)
-    if isinstance(ids, dict) or hasattr(ids, "pop"):
-        ids.pop(model, None)
 
 
 def firm_timeseries(model: RelationshipMarket) -> pd.DataFrame:

@@ -143,16 +143,31 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> tuple[float, f
     if arr.size == 0:
         return (math.nan, math.nan, math.nan)
     mean = float(arr.mean())
-    if arr.size == 1:
-        return (mean, mean, mean)
-    half = _half_width(float(arr.std(ddof=1)), arr.size, confidence)
-    return (mean, mean - half, mean + half)
+    sd = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    low, high = t_interval(mean, sd, arr.size, confidence)
+    return (mean, float(low), float(high))
 
 
-def _half_width(sd: float, n: int, confidence: float) -> float:
-    if n < 2 or sd == 0.0:
-        return 0.0
-    return float(stats.t.ppf(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n))
+def t_interval(
+    mean: Any, sd: Any, n: Any, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t confidence interval of a mean (``scipy.stats.t.interval``), elementwise.
+
+    Args:
+        mean: sample mean(s).
+        sd: sample standard deviation(s) (``ddof=1``).
+        n: sample size(s).
+        confidence: coverage of the interval.
+
+    Returns:
+        ``(low, high)``. Where there are fewer than two values or no spread, the interval is
+        the mean itself.
+    """
+    mean, sd, n = np.broadcast_arrays(*(np.asarray(x, float) for x in (mean, sd, n)))
+    spread = (n >= 2) & (sd > 0)
+    scale = np.where(spread, sd / np.sqrt(np.maximum(n, 1.0)), 1.0)
+    low, high = stats.t.interval(confidence, np.maximum(n - 1, 1.0), loc=mean, scale=scale)
+    return np.where(spread, low, mean), np.where(spread, high, mean)
 
 
 def paired_difference(
@@ -213,9 +228,9 @@ def paired_difference(
         ci_low = ci_high = difference
         p_value = math.nan
     else:
-        half = _half_width(float(diff.std(ddof=1)), n, confidence)
-        ci_low, ci_high = difference - half, difference + half
-        p_value = float(stats.ttest_rel(pol, base).pvalue)
+        test = stats.ttest_rel(pol, base)
+        ci_low, ci_high = test.confidence_interval(confidence)
+        p_value = float(test.pvalue)
     better = diff < 0 if lower_is_better else diff > 0
     return {
         "baseline_mean": baseline_mean,
@@ -379,12 +394,9 @@ def summarise_over_time(
     grouped = values.groupby([rows["policy"].astype(str), rows["period"]], sort=False)
     table = grouped.agg(["mean", "std", "count"]).reset_index()
     table.columns = ["policy", "period", "mean", "std", "n"]
-    n = table["n"].to_numpy(int)
-    sd = table["std"].fillna(0.0).to_numpy(float)
-    tcrit = stats.t.ppf(0.5 + confidence / 2.0, np.maximum(n - 1, 1))
-    half = np.where(n >= 2, tcrit * sd / np.sqrt(np.maximum(n, 1)), 0.0)
-    table["low"] = table["mean"] - half
-    table["high"] = table["mean"] + half
+    table["low"], table["high"] = t_interval(
+        table["mean"], table["std"].fillna(0.0), table["n"], confidence
+    )
     table["policy"] = pd.Categorical(table["policy"], categories=order, ordered=True)
     table = table.sort_values(["policy", "period"], kind="stable").reset_index(drop=True)
     table["policy"] = table["policy"].astype(str)

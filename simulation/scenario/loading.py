@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -13,13 +13,32 @@ from pydantic import BaseModel, ValidationError
 from simulation.errors import ScenarioError
 from simulation.scenario.schema import Scenario
 
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+
+def bundled_folder(kind: Literal["scenarios", "experiments"]) -> Path:
+    """The folder of the scenario or experiment files shipped with relsim.
+
+    An installed wheel carries them in ``simulation/bundled/`` (pyproject.toml maps the
+    checkout's top-level folders there at build time); a checkout, or an editable install
+    of one, reads the top-level ``scenarios/`` and ``experiments/`` themselves.
+    """
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "bundled" / kind
+    return installed if installed.is_dir() else package.parent / kind
+
+
+BUNDLED_DIR = bundled_folder("scenarios")
+EXPERIMENTS_DIR = bundled_folder("experiments")
 DEFAULT_SCENARIO = "acquisition_vs_retention"
 
 
 def bundled_scenarios() -> list[Path]:
     """Return the scenario files shipped with relsim, sorted by name."""
     return sorted(BUNDLED_DIR.glob("*.yaml"))
+
+
+def bundled_experiments() -> list[Path]:
+    """Return the experiment files shipped with relsim, sorted by name."""
+    return sorted(EXPERIMENTS_DIR.glob("*.yaml"))
 
 
 def resolve_path(name: str | Path) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -38,6 +38,34 @@ class Strict(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
+    # Settings that were constants of the model before they were fields: a JSON dump (a
+    # resolved scenario file, a scenario's digest) leaves them out while they hold their
+    # defaults, so files and digests written before they existed stay valid.
+    _later_settings: ClassVar[tuple[str, ...]] = ()
+
+    def model_dump(self, *, mode: str = "python", exclude: Any = None, **kwargs: Any) -> Any:
+        """As pydantic's; in JSON mode, later settings holding their defaults are left out."""
+        if mode == "json" and exclude is None:
+            exclude = self._later_settings_at_default() or None
+        return super().model_dump(mode=mode, exclude=exclude, **kwargs)
+
+    def model_dump_json(self, *, exclude: Any = None, **kwargs: Any) -> str:
+        """As pydantic's; later settings holding their defaults are left out."""
+        if exclude is None:
+            exclude = self._later_settings_at_default() or None
+        return super().model_dump_json(exclude=exclude, **kwargs)
+
+    def _later_settings_at_default(self) -> dict[str, Any]:
+        """Where later settings hold their defaults, as a nested ``exclude`` for pydantic."""
+        fields = type(self).model_fields
+        found: dict[str, Any] = {}
+        for name in fields:
+            value = getattr(self, name)
+            if name in self._later_settings and value == fields[name].default:
+                found[name] = True
+            elif isinstance(value, Strict) and (inner := value._later_settings_at_default()):
+                found[name] = inner
+        return found
 
     @model_validator(mode="before")
     @classmethod
@@ -146,6 +174,19 @@ Distribution = Annotated[
 ]
 
 
+class IntegerRange(Strict):
+    """Whole numbers from ``low`` to ``high``, both included, equally likely."""
+
+    low: Annotated[int, Field(ge=1)]
+    high: Annotated[int, Field(ge=1, le=10_000)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntegerRange:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be at least low ({self.low})")
+        return self
+
+
 # --------------------------------------------------------------------------- customers
 class ChannelMix(Strict):
     """Share of customers preferring each contact channel; shares must add up to 1."""
@@ -166,6 +207,8 @@ class ChannelMix(Strict):
 class CustomerTraits(Strict):
     """Distributions of customer attributes (one draw per customer at the start)."""
 
+    _later_settings = ("initial_tenure_periods",)
+
     # ACSI scores cluster around 70-80 of 100 (ACSI national index).
     satisfaction: Distribution = Beta(dist="beta", mean=0.72, sd=0.12)
     # Mean own-price elasticity about -2.6 (Bijmolt, van Heerde & Pieters, JMR 2005).
@@ -182,13 +225,23 @@ class CustomerTraits(Strict):
     # Baseline churn rate per month; heterogeneous, so cohorts retain better with age by
     # selection alone (Fader & Hardie 2007). 1-2% contract telecom, 3-7% SMB software.
     base_churn_rate: Distribution = Beta(dist="beta", mean=0.025, sd=0.02)
-    # Share of customers who want a distant, transactional relationship (Turkish seed 004).
+    # Share of customers who want a distant, transactional relationship (Turkish article
+    # "İlişkisel Pazarlamanın Amacı Nedir?", What is the aim of relationship marketing?).
     transactional_share: Probability = 0.30
     channels: ChannelMix = ChannelMix()
+    initial_tenure_periods: IntegerRange = Field(
+        IntegerRange(low=1, high=36),
+        description="periods the firms' customers at the start have already been with them, drawn "
+        "uniformly (months at the default period length): a modelling choice, a mature market "
+        "whose tenures spread over three years; tenure matters because a cohort's retention "
+        "rises with age by selection alone (Fader & Hardie 2007)",
+    )
 
 
 class Behaviour(Strict):
     """How customers react: satisfaction, relationship strength, churn and referrals."""
+
+    _later_settings = ("new_customer_strength", "initial_strength")
 
     satisfaction_at_par: Probability = Field(
         0.70, description="satisfaction of a customer whose experience meets expectation"
@@ -200,6 +253,17 @@ class Behaviour(Strict):
         0.60, description="share of a failure's penalty a fully committed customer forgives"
     )
     strength_gain: Probability = Field(0.04, description="monthly gain of trust when satisfied")
+    new_customer_strength: Probability = Field(
+        0.10,
+        description="relationship strength of a customer won during the run: trust is built by "
+        "good experiences, so a relationship starts weak (Chinese article "
+        "'关系营销:AZ 指南(+ 免费提示)', Relationship marketing: an A-Z guide)",
+    )
+    initial_strength: Probability = Field(
+        0.30,
+        description="relationship strength of the firms' customers at the start of a run, "
+        "who have been customers for a while (same source as new_customer_strength)",
+    )
     strength_loss: Probability = Field(0.25, description="share of trust lost to a bad failure")
     bonding_threshold: Probability = 0.50
     promoter_threshold: Probability = Field(
@@ -253,9 +317,17 @@ class TenureEffect(Strict):
 class TenureEffects(Strict):
     """Effects of relationship length, each its own switch (Reinartz & Kumar, HBR 2002)."""
 
+    _later_settings = ("price_sensitivity_floor",)
+
     price_sensitivity: TenureEffect = Field(
         TenureEffect(size=0.15),
-        description="fractional fall of price sensitivity per year of tenure (floor at 30%)",
+        description="fractional fall of price sensitivity per year of tenure (down to a floor)",
+    )
+    price_sensitivity_floor: Probability = Field(
+        0.30,
+        description="share of a customer's price sensitivity that tenure never takes away: "
+        "the articles claim long-standing customers grow less price sensitive (Turkish article "
+        "'İlişkisel Pazarlamanın Amacı Nedir?'), Reinartz & Kumar 2002 found they do not",
     )
     cost_to_serve: TenureEffect = Field(
         TenureEffect(size=0.30),
@@ -371,7 +443,11 @@ class ReferralProgrammeResponse(Strict):
 
 
 class WinBackResponse(Strict):
-    """Offers to lapsed customers (costlier than keeping them: Russian seed 002)."""
+    """Offers to lapsed customers.
+
+    Winning back a lost customer costs more than keeping one (Russian article
+    "Что такое маркетинг отношений?", What is relationship marketing?).
+    """
 
     unit_cost: Positive = 12.0
     success: Probability = 0.08
@@ -382,7 +458,8 @@ class Responses(Strict):
 
     advertising: AdvertisingResponse = AdvertisingResponse()
     word_of_mouth: WordOfMouth = WordOfMouth()
-    # A thank-you e-mail costs cents (Norwegian seed 000).
+    # A thank-you e-mail costs cents (Norwegian article "Relasjonsmarkedsføring – hva det er,
+    # definisjon og konsept").
     thank_you: Contact = Contact(unit_cost=0.10, satisfaction=0.02, strength=0.02)
     complaint_handling: ComplaintHandling = ComplaintHandling()
     loyalty: LoyaltyResponse = LoyaltyResponse()
@@ -427,7 +504,11 @@ class LoyaltyProgramme(Strict):
 
 
 class Targeting(Strict):
-    """Value-based differentiation (Portuguese seed 003): where retention effort goes."""
+    """Value-based differentiation: where retention effort goes.
+
+    Spend retention effort by customer value, and cut the cost of serving the least valuable
+    (Portuguese article "O que é marketing de relacionamento? Sua definição e significado").
+    """
 
     by: Literal["none", "rfm", "clv"] = "none"
     top_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
@@ -464,7 +545,8 @@ class Policy(Strict):
         return self
 
 
-# The five levels of relationship marketing (Chinese seed 001, after Kotler): each adds levers.
+# The five levels of relationship marketing, after Kotler (Chinese article
+# "关系营销:AZ 指南(+ 免费提示)", Relationship marketing: an A-Z guide): each adds levers.
 LEVEL_ALLOCATIONS: dict[str, dict[str, float]] = {
     "basic": {"advertising": 1.0},
     "reactive": {"advertising": 0.85, "complaint_handling": 0.15},
@@ -490,8 +572,11 @@ LEVEL_ALLOCATIONS: dict[str, dict[str, float]] = {
 
 
 # --------------------------------------------------------------------------- market
-class Firm(Strict):
-    """A firm in the market. The first firm is the focal one whose policy is varied."""
+class FirmSpec(Strict):
+    """A firm in the market as the scenario sets it (its Mesa agent is ``agents.Firm``).
+
+    The first firm is the focal one whose policy is varied.
+    """
 
     name: Annotated[str, Field(min_length=1)]
     price: NonNegative = Field(50.0, description="price per unit")
@@ -503,11 +588,11 @@ class Firm(Strict):
     strategy: Policy = Policy(level="reactive", budget=20000.0)
 
 
-def _default_firms() -> list[Firm]:
+def _default_firms() -> list[FirmSpec]:
     return [
-        Firm(name="Focal"),
-        Firm(name="Rival A", price=48.0, quality=0.68),
-        Firm(name="Rival B", price=52.0, quality=0.72),
+        FirmSpec(name="Focal"),
+        FirmSpec(name="Rival A", price=48.0, quality=0.68),
+        FirmSpec(name="Rival B", price=52.0, quality=0.72),
     ]
 
 
@@ -529,7 +614,7 @@ class Market(Strict):
     tenure_effects: TenureEffects = TenureEffects()
     responses: Responses = Responses()
     network: Network = Network()
-    firms: Annotated[list[Firm], Field(min_length=1, max_length=20)] = Field(
+    firms: Annotated[list[FirmSpec], Field(min_length=1, max_length=20)] = Field(
         default_factory=_default_firms
     )
 
@@ -554,6 +639,6 @@ class Scenario(Strict):
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 20240101
 
     @property
-    def focal(self) -> Firm:
+    def focal(self) -> FirmSpec:
         """The firm whose policy is varied (the first one listed)."""
         return self.market.firms[0]

@@ -13,7 +13,7 @@ import pytest
 import solara
 from matplotlib.figure import Figure
 
-from simulation.dashboard import app
+from simulation.dashboard import app, charts, market
 from simulation.dashboard import server as dashboard
 from simulation.market.model import RelationshipMarket
 from simulation.scenario.loading import load_scenario
@@ -76,9 +76,18 @@ def test_opening_values_leave_the_policy_unchanged():
     )
 
 
+def test_an_opening_override_leaves_the_sidebar_template_alone():
+    scenario = load_scenario("acquisition_vs_retention")
+    params = app.model_params(scenario, "acquisition_vs_retention")
+    moved = app.with_value(params["customers"], 400)
+    assert (moved.value, params["customers"].value) == (400, app.DEFAULT_CUSTOMERS)
+    assert (moved.min, moved.max, moved.step) == (200, 20_000, 200)
+    assert app.with_value(params["scenario"], "price_war") == "price_war"
+
+
 def test_a_mesa_scenario_object_means_the_dashboard_scenario(monkeypatch):
     # Mesa 3.5 passes its own Scenario object as `scenario` on Reset.
-    monkeypatch.setenv(app.SCENARIO_ENV, "acquisition_vs_retention")
+    monkeypatch.setenv(dashboard.SCENARIO_ENV, "acquisition_vs_retention")
     model = app.DashboardMarket(scenario=object(), rng=SEED, customers=300)
     assert model.config.name == "acquisition_vs_retention"
 
@@ -99,7 +108,7 @@ def test_page_renders_steps_and_resets():
     assert len(after) == 7
     # The time charts change every period; the network picture every NETWORK_EVERY periods.
     assert all(a != b for a, b in zip(first[:-1], after[:-1], strict=True))
-    for _ in range(app.NETWORK_EVERY - 2):
+    for _ in range(market.NETWORK_EVERY - 2):
         step.click()
     assert images(rc)[-1] != first[-1]
 
@@ -141,19 +150,21 @@ def stepped():
 
 
 def test_figures_draw_with_and_without_a_previous_run(stepped):
-    previous = app.Run(stepped.timeseries(), "acquisition_heavy (previous run)", "")
+    previous = charts.Run(stepped.timeseries(), "acquisition_heavy (previous run)", "")
     fresh = app.DashboardMarket(rng=SEED, customers=500)
     for model in (fresh, stepped):
+        table, colors = model.timeseries(), model.firm_colors()
         for prev in (None, previous):
             figures = [
-                app.customers_figure(model, prev),
-                app.flows_figure(model, prev),
-                app.over_time_figure(model, "profit", "profit", "Profit", prev),
-                app.cumulative_profit_figure(model, prev),
+                charts.customers_figure(table, prev, colors),
+                charts.flows_figure(table, prev),
+                charts.over_time_figure(table, "profit", "profit", "Profit", prev, colors),
+                charts.cumulative_profit_figure(table, prev, colors),
             ]
             assert all(isinstance(f, Figure) for f in figures)
-        assert isinstance(app.lifecycle_figure(model), Figure)
-        assert isinstance(app.network_figure(model, app.network_layout(model)), Figure)
+        assert isinstance(charts.lifecycle_figure(table), Figure)
+        layout = charts.network_layout(model.network)
+        assert isinstance(charts.network_figure(layout, model.population, colors), Figure)
 
 
 def test_timeseries_has_the_documented_keys(stepped):
@@ -165,25 +176,26 @@ def test_timeseries_has_the_documented_keys(stepped):
 
 
 def test_key_numbers_compare_runs_at_the_same_period(stepped):
-    current = app.Run(stepped.timeseries(), "x", "")
+    current = charts.Run(stepped.timeseries(), "x", "")
     numbers = app.key_numbers(current, current)
     assert list(numbers.columns) == ["this run", "previous run"]
     assert (numbers["this run"] == numbers["previous run"]).all()
 
 
 def test_network_picture_is_a_connected_neighbourhood(stepped):
-    layout = app.network_layout(stepped)
-    assert len(layout.nodes) == app.NETWORK_NODES
-    assert layout.positions.shape == (app.NETWORK_NODES, 2)
-    assert len(layout.segments) >= app.NETWORK_NODES - 1  # a breadth-first sample is connected
-    again = app.network_layout(stepped)
+    layout = charts.network_layout(stepped.network)
+    assert len(layout.nodes) == charts.NETWORK_NODES
+    assert layout.positions.shape == (charts.NETWORK_NODES, 2)
+    assert len(layout.segments) >= charts.NETWORK_NODES - 1  # a breadth-first sample is connected
+    again = charts.network_layout(stepped.network)
     assert np.array_equal(layout.positions, again.positions)
 
 
 def test_fully_mixed_market_has_no_network_picture():
     model = RelationshipMarket(rng=SEED, customers=300, market__network__kind="none")
-    assert app.network_layout(model) is None
-    assert isinstance(app.network_figure(model, None), Figure)
+    assert charts.network_layout(model.network) is None
+    colors = charts.firm_colors(list(model.config.policies), model.policy_name, model.firm_names)
+    assert isinstance(charts.network_figure(None, model.population, colors), Figure)
 
 
 def test_server_command_and_scenario_path(tmp_path):

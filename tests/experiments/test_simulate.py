@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import mesa
 import numpy as np
 import pytest
 
 from simulation.errors import UserError
 from simulation.experiments import run, simulate
-from simulation.experiments.simulate import release_models
 from simulation.scenario.loading import apply_overrides, load_scenario
 
 SMALL = {"market__customers": 200, "market__periods": 6}
@@ -53,21 +51,3 @@ def test_run_reports_unknown_paths_and_policies():
         run(market__customer__price_sensitivty__mean=2.0, **SMALL)
     with pytest.raises(UserError, match="policy 'loyalty_first' is not allowed"):
         run(policy="loyalty_first", **SMALL)
-
-
-class _Tiny(mesa.Model):
-    def __init__(self):
-        super().__init__(rng=1)
-        mesa.Agent(self)
-
-
-@pytest.mark.skipif(
-    not hasattr(mesa.Agent, "_ids"), reason="only Mesa 3.3 keeps a class-level registry of models"
-)
-def test_release_models_forgets_only_the_models_made_inside():
-    kept = _Tiny()
-    with release_models():
-        dropped = _Tiny()
-    ids = mesa.Agent._ids
-    assert kept in ids and dropped not in ids
-    ids.pop(kept, None)

@@ -28,7 +28,6 @@ from simulation.scenario.loading import apply_overrides, load_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from reference_mesa import ReferenceMarket  # noqa: E402
-from reference_mesa import release as release_reference  # noqa: E402
 
 CUSTOMERS, PERIODS, SEEDS = 500, 36, 30
 STATISTICS = ("churn_rate", "mean_satisfaction", "profit_per_customer")
@@ -71,7 +70,7 @@ def reference_run(scenario, policy: str, seed: int) -> dict[str, float]:
     model = ReferenceMarket(scenario, policy=policy, rng=seed)
     model.run()
     books = model.books()
-    release_reference(model)
+    release(model)
     return focal_statistics(books[books["firm"] == 0])
 
 
@@ -98,4 +97,4 @@ def test_reference_customers_are_mesa_agents_stepped_by_shuffle_do(scenario):
     active = sum(a.firm is not None for a in agents)
     books = model.books()
     assert books["customers"].sum() == active
-    release_reference(model)
+    release(model)

@@ -1,0 +1,25 @@
+"""The phases of a period, one module each, in the order a step runs them.
+
+1. :mod:`.win_back`: lapsed customers may be won back, or drift back into the market;
+2. :mod:`.churn`: customers leave for a rival or leave the market;
+3. :mod:`.acquisition`: prospects are won by advertising and by word of mouth;
+4. :mod:`.service`: purchases, failures and recovery, contacts, satisfaction, trust;
+   :mod:`.loyalty` holds the points customers earn there and lose when they leave;
+5. :mod:`.books`: lifecycle stages and each firm's accounts for the period.
+
+Each module holds its rule, its compiled kernel (a pass over the customers that reads as one
+customer's story, compiled with numba) and the numpy glue that feeds it. The kernels draw no
+random numbers: they read the period's block of uniforms (:mod:`simulation.market.randomness`).
+They are plain Python: with ``NUMBA_DISABLE_JIT=1`` in the environment they run uncompiled
+(slowly), which lets a debugger step through a customer's period.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(inline="always")
+def one_if(flag: bool) -> float:
+    """1.0 where ``flag`` holds, else 0.0."""
+    return 1.0 if flag else 0.0

@@ -1,0 +1,169 @@
+"""The books: lifecycle stages and each firm's accounts for the period.
+
+A customer is in the purchase stage in the period it was won, then in experience, bonding
+(trust at or above ``bonding_threshold``) or advocacy (bonded and a promoter). Each firm's
+:class:`~simulation.market.agents.Books` gather what the phases tallied: customers won by
+channel and lost by destination, revenue and every cost by lever, profit and its discounted
+value, satisfaction, the net promoter score and the lifecycle mix.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit
+
+from simulation.market.agents import Books
+from simulation.market.parameters import StageRules
+from simulation.market.population import STAGE, Customers
+
+if TYPE_CHECKING:
+    from simulation.market.model import RelationshipMarket
+
+N_STAGES = len(STAGE)
+PURCHASE, EXPERIENCE, BONDING = STAGE["purchase"], STAGE["experience"], STAGE["bonding"]
+ADVOCACY, LAPSED, EVALUATION = STAGE["advocacy"], STAGE["lapsed"], STAGE["evaluation"]
+ACQUISITION_CHANNELS = ("advertising", "referral", "win_back", "from_rival")
+
+
+def close_books(market: RelationshipMarket) -> None:
+    """Update lifecycle stages and write each firm's accounts for the period."""
+    pop, f_none = market.population, market.n_firms
+    by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = lifecycle(
+        market.customers(),
+        pop.stage,
+        pop.last_firm,
+        pop.considering,
+        market.stage_rules,
+        market.steps,
+        f_none,
+    )
+    counts = by_stage.sum(axis=1)
+    # Net promoter score: share of promoters minus share of detractors, in points.
+    net_promoters = (promoters - detractors).astype(np.float64)
+    discovery = int(by_stage[:, STAGE["discovery"]].sum())
+    total_customers = int(counts[:f_none].sum())
+    discount = (1 + market.discount_per_period) ** -market.steps
+    for firm in market.firm_agents:
+        i = firm.index
+        books = firm_books(market, i, counts, total_customers, discount)
+        if counts[i]:
+            books.mean_satisfaction = float(sat_sum[i] / counts[i])
+            books.net_promoter_score = float(100 * net_promoters[i] / counts[i])
+        books.stage_discovery = discovery
+        books.stage_evaluation = int(evaluating_by[i])
+        books.stage_purchase = int(by_stage[i, STAGE["purchase"]])
+        books.stage_experience = int(by_stage[i, STAGE["experience"]])
+        books.stage_bonding = int(by_stage[i, STAGE["bonding"]])
+        books.stage_advocacy = int(by_stage[i, STAGE["advocacy"]])
+        books.stage_lapsed = int(lapsed_by[i])
+        firm.record(books)
+
+
+def firm_books(
+    market: RelationshipMarket, i: int, counts: np.ndarray, total: int, discount: float
+) -> Books:
+    """Accounts of firm ``i`` for this period, from the tallies of the phases."""
+    t, sales, lever = market.tally, market.sales, market.lever_cost
+    books = Books(customers_start=int(market.customers_start[i]), customers=int(counts[i]))
+    for channel in ACQUISITION_CHANNELS:
+        setattr(books, f"acquired_{channel}", int(t[f"acquired_{channel}"][i]))
+    books.acquired = (
+        books.acquired_advertising
+        + books.acquired_referral
+        + books.acquired_win_back
+        + books.acquired_from_rival
+    )
+    books.churned_to_rival = int(t["churned_to_rival"][i])
+    books.churned_out_of_market = int(t["churned_out_of_market"][i])
+    books.churned = books.churned_to_rival + books.churned_out_of_market
+    books.churn_rate = books.churned / books.customers_start if books.customers_start else 0.0
+    books.retention_rate = 1.0 - books.churn_rate
+    books.revenue = float(sales["revenue"][i])
+    books.cost_product = float(sales["product"][i])
+    books.cost_service = float(sales["service"][i])
+    books.cost_advertising = float(t["cost_advertising"][i])
+    books.cost_discount = float(sales["discount"][i])
+    books.cost_referral = float(t["cost_referral"][i])
+    books.cost_win_back = float(t["cost_win_back"][i])
+    books.cost_thank_you = float(lever["thank_you"][i])
+    books.cost_complaint_handling = float(lever["complaint_handling"][i])
+    # The programme's running cost and the rewards its members redeemed.
+    books.cost_loyalty = float(lever["loyalty"][i] + sales["reward_cost"][i])
+    books.cost_personalisation = float(lever["personalisation"][i])
+    books.cost_cross_sell = float(lever["cross_sell"][i])
+    books.acquisition_cost = (
+        books.cost_advertising + books.cost_discount + books.cost_referral + books.cost_win_back
+    )
+    books.retention_cost = (
+        books.cost_thank_you
+        + books.cost_complaint_handling
+        + books.cost_loyalty
+        + books.cost_personalisation
+        + books.cost_cross_sell
+    )
+    books.marketing_cost = books.acquisition_cost + books.retention_cost
+    books.cost_total = books.cost_product + books.cost_service + books.marketing_cost
+    books.profit = books.revenue - books.cost_total
+    books.discounted_profit = books.profit * discount
+    books.cost_per_acquired = (
+        books.acquisition_cost / books.acquired if books.acquired else float("nan")
+    )
+    retained = books.customers_start - books.churned
+    books.cost_per_retained = books.retention_cost / retained if retained > 0 else float("nan")
+    books.market_share = books.customers / total if total else 0.0
+    books.referrals = books.acquired_referral
+    return books
+
+
+@njit(cache=True, nogil=True)
+def lifecycle(
+    c: Customers,
+    stage: np.ndarray,
+    last_firm: np.ndarray,
+    considering: np.ndarray,
+    rules: StageRules,
+    step: int,
+    n_firms: int,
+):
+    """Move customers to their lifecycle stage and count what the books report, per firm.
+
+    Stages of people without a firm are left as they are.
+
+    Returns:
+        ``(by_stage, satisfaction, promoters, detractors, lapsed, evaluating)``: people by firm
+        (``n_firms`` for none) and stage, their summed satisfaction, promoters and detractors
+        by firm; lapsed people by their last firm and evaluating prospects by the firm they
+        consider.
+    """
+    by_stage = np.zeros((n_firms + 1, N_STAGES), dtype=np.int64)
+    satisfaction = np.zeros(n_firms + 1)
+    promoters = np.zeros(n_firms + 1, dtype=np.int64)
+    detractors = np.zeros(n_firms + 1, dtype=np.int64)
+    lapsed = np.zeros(n_firms + 1, dtype=np.int64)
+    evaluating = np.zeros(n_firms + 1, dtype=np.int64)
+    for i in range(c.firm.shape[0]):
+        f = c.firm[i]
+        sat = c.satisfaction[i]
+        promoter = sat >= rules.promoter_threshold
+        s = stage[i]
+        if f < n_firms:
+            bonded = c.strength[i] >= rules.bonding_threshold
+            s = ADVOCACY if bonded & promoter else (BONDING if bonded else EXPERIENCE)
+            s = PURCHASE if c.acquired_at[i] == step else s
+            stage[i] = s
+        by_stage[f, s] += 1
+        satisfaction[f] += sat
+        promoters[f] += promoter
+        detractors[f] += sat < rules.detractor_threshold
+        lapsed[last_firm[i]] += s == LAPSED
+        evaluating[considering[i]] += s == EVALUATION
+    return by_stage, satisfaction, promoters, detractors, lapsed, evaluating
+
+
+def load_kernels(market: RelationshipMarket) -> None:
+    """Run the lifecycle kernel once on no customers (loading it from numba's cache)."""
+    pop = market.population
+    empty = pop.stage[:0], pop.last_firm[:0], pop.considering[:0]
+    lifecycle(market.customers(slice(0, 0)), *empty, market.stage_rules, 0, market.n_firms)
