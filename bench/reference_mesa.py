@@ -153,7 +153,11 @@ class ReferenceCustomer(mesa.Agent):
         log_rate -= firm.switching_cost * progress * self.response
         if b.referred_churn_multiplier != 1.0 and self.origin == REFERRAL:
             log_rate += math.log(max(b.referred_churn_multiplier, 1e-12))
-        probability = -math.expm1(-math.exp(log_rate) * m.dt) if self.base_churn_rate > 0 else 0.0
+        # A customer won last period was spared the half of it it was a customer already.
+        exposure = 1.5 * m.dt if self.acquired_at == m.steps - 1 else m.dt
+        probability = (
+            -math.expm1(-math.exp(log_rate) * exposure) if self.base_churn_rate > 0 else 0.0
+        )
         if self.random.random() >= probability:
             return
         old = self.firm
@@ -234,7 +238,7 @@ class ReferenceCustomer(mesa.Agent):
         random = self.random.random
         years = self.tenure_years()
 
-        buys = random() < b.purchase_probability
+        buys = random() < m.purchase_probability
         failed = random() < firm.failure_probability
         recovered = failed and random() < reach["complaint_handling"] * r.complaint_handling.success
         unrecovered = failed and not recovered
@@ -368,6 +372,9 @@ class ReferenceMarket(mesa.Model):
         self.reference_price = market.reference_price
         self.dt = market.period_months
         self.horizon = market.periods
+        if market.customer.purchase.process != "bernoulli":
+            raise ValueError("the reference model covers the core rules: the bernoulli process")
+        self.purchase_probability = market.customer.purchase.probability
         self.reentry_probability = float(bh.per_period(self.behaviour.reentry_rate, self.dt))
         policies = [self.config.policies[self.policy_name]] + [f.strategy for f in market.firms[1:]]
         for policy_spec in policies:
@@ -516,7 +523,7 @@ class ReferenceMarket(mesa.Model):
                         n * f.failure_probability,
                     ),
                     "thank_you": self.coverage(
-                        "thank_you", f, r.thank_you.unit_cost, n * b.purchase_probability
+                        "thank_you", f, r.thank_you.unit_cost, n * self.purchase_probability
                     ),
                     "personalisation": self.coverage(
                         "personalisation", f, r.personalisation.unit_cost, n

@@ -214,8 +214,13 @@ def lifecycle_figure(table: pd.DataFrame) -> Figure:
     ax = fig.axes[0]
     ax.set_title(f"Lifecycle mix of the focal firm's market ({policy})")
     ax.title.set_fontsize("medium")
-    ax.get_legend().set_title("stage")
-    for text in ax.get_legend().get_texts():
+    # The report's figure carries a title and a note under the panels; the chart's title says it.
+    fig.suptitle("")
+    for text in list(fig.texts):
+        text.remove()
+    legend = fig.legends[0] if fig.legends else ax.get_legend()
+    legend.set_title("stage")
+    for text in legend.get_texts():
         text.set_fontsize("small")
     return fig
 

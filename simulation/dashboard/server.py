@@ -3,11 +3,13 @@
 The scenario reaches the app through the environment variable :data:`SCENARIO_ENV` (the app
 reads it when it is imported, see :func:`simulation.dashboard.market.dashboard_scenario`).
 :func:`start` returns at once, for tests and scripts; :func:`serve` is what
-``relsim dashboard`` calls: it prints the address and waits.
+``relsim dashboard`` calls: it checks that the address can be listened on, starts the server,
+prints the address once the server answers there, and waits.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -17,11 +19,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from simulation.errors import ResourceError, UserError
+from simulation.limits import PORT_RANGE
 from simulation.runs.interrupts import sigterm_as_interrupt
 
 APP = Path(__file__).resolve().parent / "app.py"
 SCENARIO_ENV = "RELSIM_DASHBOARD_SCENARIO"
 """Environment variable naming the scenario the dashboard opens (a bundled name or a file)."""
+READY_TIMEOUT = 120.0
+"""Seconds the server may take to answer (its first start on a machine compiles a little)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -120,18 +126,76 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
         process.wait(timeout=timeout)
 
 
+def check_address(host: str, port: int | None) -> tuple[int, bool]:
+    """Check that the server can listen at ``host:port`` before anything is started.
+
+    Returns:
+        The port (a free one when ``port`` is None), and whether ``host`` is this machine
+        only (a loopback address).
+
+    Raises:
+        UserError: a port out of range, a host that does not resolve, an address in use.
+    """
+    low, high = PORT_RANGE
+    if port is not None and not low <= port <= high:
+        raise UserError(f"--port {port}: is not allowed: give a port from {low} to {high}")
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)[
+            0
+        ]
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(
+            f"--host {host}: cannot be resolved ({reason}); give a name or address of this "
+            "machine, such as 127.0.0.1"
+        ) from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UserError(
+                f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                "choose another --port, or leave it out to get a free one"
+            ) from None
+        chosen = int(probe.getsockname()[1])
+    return chosen, ipaddress.ip_address(address[0].split("%")[0]).is_loopback
+
+
 def serve(scenario: str | None = None, host: str = "127.0.0.1", port: int | None = None) -> None:
-    """Serve the dashboard until Ctrl+C: print the address, then run the server.
+    """Serve the dashboard until Ctrl+C: check the address, start, then print the address.
+
+    The address is printed only once the server answers there, so a port in use or a
+    server that fails to start ends in one error line, never after a printed address.
 
     Args:
         scenario: scenario name or file (default: the default scenario).
         host: address to listen on (loopback by default: the page is for this machine).
         port: port to listen on (default: a free one).
+
+    Raises:
+        UserError: a bad ``--host`` or ``--port`` (exit status 2).
+        ResourceError: the server did not start (exit status 3).
     """
-    process, url = start(scenario, host=host, port=port)
-    print(f"relsim dashboard: {url}  (open it in a browser; Ctrl+C stops it)", flush=True)
+    port, private = check_address(host, port)
+    if not private:
+        print(
+            f"warning: --host {host} serves the dashboard, with no password, to everyone who "
+            f"can reach this machine on port {port}; for a classroom, keep the default "
+            "(this machine only) behind a reverse proxy that asks for a login or a token, "
+            "or let students reach it through an SSH tunnel",
+            file=sys.stderr,
+            flush=True,
+        )
     with sigterm_as_interrupt():
+        process, url = start(scenario, host=host, port=port)
         try:
+            local = url if host not in ("0.0.0.0", "::", "") else f"http://127.0.0.1:{port}/"
+            try:
+                wait_until_ready(local, process, timeout=READY_TIMEOUT)
+            except RuntimeError as exc:
+                raise ResourceError(f"dashboard: {exc}") from None
+            print(f"relsim dashboard: {url}  (open it in a browser; Ctrl+C stops it)", flush=True)
             code = process.wait()
         except KeyboardInterrupt:
             return

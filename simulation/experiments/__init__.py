@@ -28,6 +28,9 @@ import pandas as pd
 
 from simulation.experiments.designs import build_design, sample
 from simulation.experiments.engine import ModelFn, SweepSummary, plan_sweep, run_sweep
+from simulation.experiments.optimise import OptimiseSummary, run_optimisation
+from simulation.experiments.optimise_report import build_optimise_report
+from simulation.experiments.optimise_spec import Optimisation, load_optimisation
 from simulation.experiments.sensitivity import IncompleteDesignError, sensitivity_indices
 from simulation.experiments.simulate import run, simulate
 from simulation.experiments.spec import Experiment, ExperimentSpec, Factor, load_experiment
@@ -42,19 +45,24 @@ __all__ = [
     "Factor",
     "IncompleteDesignError",
     "ModelFn",
+    "Optimisation",
+    "OptimiseSummary",
     "Study",
     "SweepSummary",
     "analyse",
     "analyze",
     "break_even_frontier",
     "build_design",
+    "build_optimise_report",
     "build_report",
     "discover",
     "evaluate",
     "load_experiment",
+    "load_optimisation",
     "load_runs",
     "plan_sweep",
     "run",
+    "run_optimisation",
     "run_sweep",
     "sample",
     "sensitivity_indices",

@@ -1,4 +1,4 @@
-"""The ``relsim sweep`` and ``relsim report`` commands (registered by ``simulation.cli``).
+"""The ``relsim sweep``, ``optimise`` and ``report`` commands (registered by ``simulation.cli``).
 
 Exit status: 0 when every run succeeded; 1 when some runs failed (the rest are done and the
 report is written); 2 for a mistake in the input (nothing written); 130 when interrupted
@@ -74,9 +74,10 @@ def sweep(
             where = "in this process"
         else:
             where = f"on {jobs} worker processes"
+        simulations = n_points * loaded.spec.replications * policies
         err.print(
             f"[bold]{loaded.name}[/]: {n_points:,} design points x {loaded.spec.replications} "
-            f"replications x {policies} policies"
+            f"replications x {policies} policies = {simulations:,} simulations"
             + (" (more replications where the CI is wide)" if loaded.spec.precision else "")
             + f", {where}, into {target}/",
             highlight=False,
@@ -93,12 +94,18 @@ def sweep(
         console=err,
     )
     per_sim = summary.simulation_seconds / summary.simulations if summary.simulations else 0.0
+    # Counted as the experiment files count them: one simulation per policy per run.
+    per_run = len(loaded.policies)
     line = (
-        f"{summary.done:,} runs in {summary.seconds:.1f} s "
-        f"({per_sim:.3f} s per simulation; {summary.executor}, {summary.workers} workers)"
+        f"{summary.done:,} runs in {summary.seconds:.1f} s: {summary.simulations:,} simulations "
+        f"({per_run} policies per run; {per_sim:.3f} s per simulation; {summary.executor}, "
+        f"{summary.workers} workers)"
     )
     if summary.skipped:
-        line += f"; skipped {summary.skipped:,} runs already done"
+        line += (
+            f"; skipped {summary.skipped:,} runs already done "
+            f"({summary.skipped * per_run:,} simulations)"
+        )
     out.print(line, highlight=False, soft_wrap=True)
     if summary.failed:
         out.print(
@@ -128,11 +135,17 @@ def report(
     ],
 ) -> None:
     """Rebuild the report of a sweep, finished or partial (or of a run folder)."""
+    from simulation.experiments.arms import is_optimisation
     from simulation.experiments.store import SweepStore
     from simulation.experiments.sweep_report import build_report, sweep_status
 
     if not directory.is_dir():
         raise UserError(f"{directory}: no such folder")
+    if is_optimisation(directory):
+        from simulation.experiments.optimise_report import build_optimise_report
+
+        out.print(f"Report: {build_optimise_report(directory)}", highlight=False, soft_wrap=True)
+        return
     store = SweepStore(directory)
     if not store.is_sweep():
         if (directory / "summary.csv").is_file() and (directory / "scenario.yaml").is_file():
@@ -160,3 +173,86 @@ def report(
             soft_wrap=True,
         )
     out.print(f"Report: {path}", highlight=False, soft_wrap=True)
+
+
+def optimise(
+    experiment: Annotated[
+        Path, typer.Argument(help="Optimisation file (YAML).", show_default=False)
+    ],
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", min=1, help="Candidates to try (default: search.trials)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder (default results/optimise/<name>)."),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Worker processes (1: in this process).")
+    ] = default_jobs(),
+    executor: Annotated[
+        ExecutorKind, typer.Option("--executor", help="Process pool or Dask cluster.")
+    ] = ExecutorKind.process,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a folder of another optimisation.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Find the best use of a budget: search, race the leaders, check them on fresh seeds.
+
+    An interrupted optimisation resumes where it stopped when the same command is run again;
+    a larger --trials extends a finished search.
+    """
+    from simulation.experiments.optimise import run_optimisation
+    from simulation.experiments.optimise_spec import load_optimisation
+
+    loaded = load_optimisation(experiment)
+    target = out_dir or Path("results") / "optimise" / loaded.name
+    spec = loaded.spec
+    if not quiet:
+        err.print(
+            f"[bold]{loaded.name}[/]: {trials or spec.search.trials} candidates "
+            f"({spec.sampler}) x {len(loaded.markets)} markets x {spec.search.replications} "
+            f"replications, then racing and a check on fresh seeds, into {target}/",
+            highlight=False,
+            soft_wrap=True,
+        )
+    summary = run_optimisation(
+        loaded,
+        target,
+        trials=trials,
+        jobs=jobs,
+        executor=executor.value,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        progress=not quiet,
+        console=err,
+    )
+    out.print(
+        f"{summary.trials} candidates, {summary.runs_done:,} runs in {summary.seconds:.1f} s "
+        f"({summary.executor}, {summary.workers} workers)"
+        + (f"; {summary.runs_skipped:,} runs were on disk already" if summary.runs_skipped else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    if summary.report is not None:
+        out.print(f"Report: {summary.report}", highlight=False, soft_wrap=True)
+    if summary.interrupted:
+        err.print(
+            f"[yellow]{summary.message}[/]: the runs done are in {summary.out}/; run the same "
+            "command again to resume.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
+    if summary.failed:
+        out.print(
+            f"[red]{summary.failed:,} runs failed[/]: errors in {summary.out / 'errors'}/",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.errors import ScenarioError, UserError
+from simulation.experiments.decision import apply_settings
 from simulation.experiments.designs import DesignPoints, build_design, point_overrides
 from simulation.experiments.executors import Backend, open_backend
 from simulation.experiments.manifest import finish_manifest, start_manifest, write_inputs
@@ -40,7 +41,6 @@ from simulation.experiments.spec import Experiment
 from simulation.experiments.store import SweepStore, hash_text, run_identity
 from simulation.runs.interrupts import sigterm_as_interrupt
 from simulation.runs.registry import release_models
-from simulation.scenario.loading import apply_overrides
 from simulation.scenario.schema import Scenario
 
 ModelFn = Callable[[Scenario, str, int, int], Mapping[str, float]]
@@ -182,7 +182,7 @@ class Plan:
         target = experiment.target
         return Task(
             point=point,
-            scenario=apply_overrides(experiment.scenario, self.overrides(point)),
+            scenario=apply_settings(experiment.scenario, self.overrides(point)),
             policies=tuple(experiment.policies),
             replications=tuple(replications),
             seeds=tuple(seeds),
@@ -213,7 +213,7 @@ def plan_sweep(
     for point in range(len(drawn.points)):
         overrides = point_overrides(experiment.factors, drawn.points.iloc[point])
         try:
-            resolved = apply_overrides(experiment.scenario, overrides, source="")
+            resolved = apply_settings(experiment.scenario, overrides, source="")
         except ScenarioError as exc:
             reason = exc.problems[0].lstrip(": ")
             problems.append(

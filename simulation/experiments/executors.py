@@ -27,6 +27,8 @@ from simulation.errors import UserError
 from simulation.runs.workers import process_pool, start_method
 
 EXECUTORS = ("process", "dask")
+SCHEDULER_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+"""Address schemes of Dask's communication layer."""
 
 
 class SerialExecutor(Executor):
@@ -91,7 +93,8 @@ def open_backend(
     Raises:
         UserError: unknown kind, dask missing, or the scheduler cannot be reached.
     """
-    if scheduler and kind != "dask":
+    if scheduler:
+        check_scheduler(scheduler)
         kind = "dask"
     if kind not in EXECUTORS:
         raise UserError(
@@ -119,6 +122,25 @@ def open_backend(
         executor.shutdown(wait=True)
 
 
+def check_scheduler(address: str) -> None:
+    """Refuse a scheduler address that Dask cannot connect to, before importing Dask.
+
+    Raises:
+        UserError: an unknown scheme, or no host.
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address  # Dask reads a bare host:port as tcp://host:port
+    if scheme not in SCHEDULER_SCHEMES:
+        schemes = ", ".join(f"{s}://" for s in SCHEDULER_SCHEMES)
+        raise UserError(
+            f"--scheduler {address}: the scheme {scheme}:// is not allowed: use one of "
+            f"{schemes} (for example tcp://host:8786)"
+        )
+    if not rest.strip("/"):
+        raise UserError(f"--scheduler {address}: no host given (for example tcp://host:8786)")
+
+
 @contextlib.contextmanager
 def _dask_backend(jobs: int, scheduler: str | None) -> Iterator[Backend]:
     try:
@@ -141,11 +163,12 @@ def _dask_backend(jobs: int, scheduler: str | None) -> Iterator[Backend]:
                 silence_logs=logging.ERROR,
             )
             client = Client(cluster)
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:  # whatever Dask raises for an address it cannot reach: one line
         if cluster is not None:
             cluster.close()
         where = f"--scheduler {scheduler}" if scheduler else "--executor dask"
-        raise UserError(f"{where}: cannot connect ({exc.__class__.__name__}: {exc})") from None
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        raise UserError(f"{where}: cannot connect ({exc.__class__.__name__}: {reason})") from None
     try:
         workers = sum(client.nthreads().values()) or jobs
         info = {

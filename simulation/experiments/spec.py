@@ -23,8 +23,8 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from simulation.errors import ScenarioError
+from simulation.experiments.decision import apply_settings, derived_policy
 from simulation.scenario.loading import (
-    apply_overrides,
     format_validation_error,
     load_scenario,
     read_yaml,
@@ -334,7 +334,7 @@ def _base_scenario(spec: ExperimentSpec, source: str, base_dir: Path) -> Scenari
         scenario = resize_market(scenario, spec.customers)
     if spec.overrides:
         try:
-            scenario = apply_overrides(scenario, spec.overrides, source=f"{source}: overrides")
+            scenario = apply_settings(scenario, spec.overrides, source=f"{source}: overrides")
         except ScenarioError as exc:
             raise ScenarioError(exc.problems) from None
     return scenario
@@ -351,16 +351,15 @@ def _check_factors(spec: ExperimentSpec, scenario: Scenario, source: str) -> lis
     data = scenario.model_dump(mode="python")
     for i, factor in enumerate(spec.factors):
         where = f"{source}: factors.{i}"
-        try:
-            set_path(_copy(data), factor.path, 0)
-        except KeyError as exc:
-            problems.append(f"{where}.path: {factor.path!r} is not allowed: {exc.args[0]}")
+        problem = _missing_path(data, factor.path, scenario)
+        if problem:
+            problems.append(f"{where}.path: {factor.path!r} is not allowed: {problem}")
             continue
         if spec.design.kind == "table":
             continue  # every row is checked on its own, so that errors can name the row
         for value, what in _probe_values(factor):
             try:
-                apply_overrides(scenario, {factor.path: value}, source="")
+                apply_settings(scenario, {factor.path: value}, source="")
             except ScenarioError as exc:
                 reason = exc.problems[0].split(" is not allowed: ", 1)[-1]
                 problems.append(
@@ -368,6 +367,24 @@ def _check_factors(spec: ExperimentSpec, scenario: Scenario, source: str) -> lis
                 )
                 break
     return problems
+
+
+def _missing_path(data: dict[str, Any], path: str, scenario: Scenario) -> str | None:
+    """Why a factor path does not exist in the scenario (None when it does).
+
+    ``policies.<name>.retention_share`` is a derived setting (see
+    :mod:`simulation.experiments.decision`): it exists wherever the policy does.
+    """
+    policy = derived_policy(path)
+    if policy is not None:
+        if policy in scenario.policies:
+            return None
+        return f"no policy {policy!r}; the compared policies are {', '.join(scenario.policies)}"
+    try:
+        set_path(_copy(data), path, 0)
+    except KeyError as exc:
+        return str(exc.args[0])
+    return None
 
 
 def _probe_values(factor: Factor) -> list[tuple[Any, str]]:
@@ -512,7 +529,7 @@ def check_table_rows(experiment: Experiment) -> None:
     for row_no, row in enumerate(experiment.table.itertuples(index=False), start=2):
         overrides = {p: plain(v) for p, v in zip(paths, row, strict=True)}
         try:
-            apply_overrides(experiment.scenario, overrides, source="")
+            apply_settings(experiment.scenario, overrides, source="")
         except ScenarioError as exc:
             reason = exc.problems[0].lstrip(": ")
             problems.append(

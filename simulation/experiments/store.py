@@ -8,7 +8,11 @@ Layout of a sweep folder::
     design.csv           the design points
     runs/point-*.parquet one file per finished task (a design point's batch of replications),
                          written to a temporary name and moved into place with os.replace,
-                         so a killed sweep never leaves half a file under a final name
+                         so a killed sweep never leaves half a file under a final name; its
+                         name ends with a seal, a hash of the sweep's fingerprint and of the
+                         file's bytes, so a file this sweep did not write, or one damaged
+                         since, is recognised
+    set_aside/           files found in runs/ that fail their seal, moved out of the way
     errors/<run>.json    one file per failed run: its error and traceback
     runs.parquet         all runs in one table (rebuilt by the report from runs/)
     points.csv, ...      summaries, report.md and plots/ (see report.py)
@@ -18,6 +22,11 @@ was started with. A run is one (design point, replication): every compared polic
 it with the same seed. Its identity is a hash of the resolved scenario at the point, the
 point's factor values, the replication and the seed, so a resumed sweep can tell exactly
 which runs are already on disk.
+
+Every run file is checked against its seal before it is used (resumed or reported). A file
+that fails, copied from another sweep, edited, or truncated by a crash, is reported in one
+line and moved to ``set_aside/``; its runs count as not done, so resuming computes exactly
+those again.
 """
 
 from __future__ import annotations
@@ -27,17 +36,19 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from simulation.errors import UserError
+from simulation.errors import UserError, os_error_line
 
 MANIFEST = "manifest.json"
 RUNS_DIR = "runs"
 ERRORS_DIR = "errors"
+SET_ASIDE_DIR = "set_aside"
 SWEEP_KIND = "relsim-sweep"
 
 
@@ -53,6 +64,19 @@ def default_format() -> str:
 def hash_text(text: str, length: int = 16) -> str:
     """A short, stable hex digest of ``text``."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def file_digest(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr, flush=True)
 
 
 def run_identity(scenario_hash: str, point: dict[str, Any], replication: int, seed: int) -> str:
@@ -122,6 +146,11 @@ class SweepStore:
         self._errors: set[str] | None = None
         manifest = self.read_manifest() if self.is_sweep() else {}
         self.fmt = fmt or manifest.get("format") or default_format()
+        self.key = str(manifest.get("fingerprint", ""))
+        # Folders of older relsim versions have unsealed run files, accepted as they are.
+        self.sealed = bool(manifest.get("sealed", not manifest))
+        self._verified: set[str] | None = None
+        self.on_notice: Callable[[str], None] = _warn
 
     # ---------------------------------------------------------------- paths
     @property
@@ -157,7 +186,7 @@ class SweepStore:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Write the manifest atomically."""
-        manifest = {"kind": SWEEP_KIND, "format": self.fmt, **manifest}
+        manifest = {"kind": SWEEP_KIND, "format": self.fmt, **manifest, "sealed": self.sealed}
         atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
 
     # ---------------------------------------------------------------- preparing
@@ -170,8 +199,16 @@ class SweepStore:
         Raises:
             UserError: the folder holds something else and ``overwrite`` is not set.
         """
+        self.key = fingerprint
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"--out {self.root}: is a file, not a folder; choose another --out")
+        try:
+            return self._prepare(fingerprint, overwrite=overwrite, experiment=experiment)
+        except OSError as exc:
+            line = os_error_line(exc, "cannot write here")
+            raise UserError(f"--out {self.root}: {line}; choose another --out") from None
+
+    def _prepare(self, fingerprint: str, *, overwrite: bool, experiment: str) -> bool:
         if self.root.exists() and any(self.root.iterdir()):
             if not self.is_sweep():
                 raise UserError(
@@ -182,7 +219,9 @@ class SweepStore:
             if overwrite:
                 self.clear()
             elif same:
-                self.fmt = self.read_manifest().get("format", self.fmt)
+                manifest = self.read_manifest()
+                self.fmt = manifest.get("format", self.fmt)
+                self.sealed = bool(manifest.get("sealed", False))
                 self._remove_temporaries()
                 return True
             else:
@@ -194,11 +233,13 @@ class SweepStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs_dir.mkdir(exist_ok=True)
         self.errors_dir.mkdir(exist_ok=True)
+        self.sealed, self._verified = True, set()
         return False
 
     def clear(self) -> None:
         """Delete the contents of a sweep folder (only ever called on one)."""
         self._errors = None
+        self._verified = None
         for child in self.root.iterdir():
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
@@ -208,7 +249,8 @@ class SweepStore:
     def _remove_temporaries(self) -> None:
         """Drop temporary files a killed sweep left behind (never under a final name)."""
         for folder in (self.root, self.runs_dir, self.errors_dir):
-            for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+            found = [*folder.glob(".*.tmp"), *folder.glob(".sealing-*")] if folder.is_dir() else []
+            for tmp in found:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
 
@@ -218,17 +260,85 @@ class SweepStore:
         digest = hash_text(",".join(run_ids), 10)
         return self.runs_dir / f"point-{point:07d}-{digest}{self.suffix}"
 
+    def seal(self, path: Path) -> str:
+        """The seal of a file: this sweep's fingerprint and the file's bytes, hashed."""
+        return hash_text(f"{self.key}:{file_digest(path)}", 12)
+
     def write_part(self, point: int, run_ids: list[str], table: pd.DataFrame) -> Path:
-        """Stream one task's runs to disk."""
-        path = self.part_path(point, run_ids)
-        write_table(path, table)
+        """Stream one task's runs to disk, sealed (see :meth:`verified_parts`)."""
+        unsealed = self.part_path(point, run_ids)
+        tmp = unsealed.with_name(f".sealing-{unsealed.name}")
+        write_table(tmp, table)
+        path = unsealed.with_name(f"{unsealed.stem}-{self.seal(tmp)}{self.suffix}")
+        os.replace(tmp, path)
+        if self._verified is not None:
+            self._verified.add(path.name)
         return path
 
     def parts(self) -> list[Path]:
-        """Run tables on disk, in order of design point."""
+        """Run tables on disk that pass their check, in order of design point.
+
+        A file that fails is moved to ``set_aside/`` and reported in one line (see
+        :meth:`verify`); its runs count as not done.
+        """
         if not self.runs_dir.is_dir():
             return []
-        return sorted(self.runs_dir.glob(f"point-*{self.suffix}"))
+        found = sorted(self.runs_dir.glob(f"point-*{self.suffix}"))
+        self.verify(found)
+        return [p for p in found if p.exists()]
+
+    def verify(self, paths: list[Path]) -> None:
+        """Check each run file against its seal once; set aside those that fail."""
+        if self._verified is None:
+            self._verified = set()
+        foreign: list[Path] = []
+        damaged: list[Path] = []
+        for path in paths:
+            if path.name in self._verified:
+                continue
+            problem = self._check(path)
+            if problem is None:
+                self._verified.add(path.name)
+            else:
+                (damaged if problem == "damaged" else foreign).append(path)
+        if foreign or damaged:
+            self._set_aside(foreign, damaged)
+
+    def _check(self, path: Path) -> str | None:
+        """None for a good file, else ``foreign`` or ``damaged``."""
+        parts = path.name[: -len(self.suffix)].split("-")
+        try:
+            if len(parts) == 4 and parts[3] == self.seal(path):
+                return None
+            if len(parts) == 3 and not self.sealed:
+                read_table(path, ["run_id"])  # an older, unsealed folder: readable is enough
+                return None
+            read_table(path, ["run_id"])
+        except Exception:  # noqa: BLE001 - any failure to read means a damaged file
+            return "damaged"
+        return "foreign"
+
+    def _set_aside(self, foreign: list[Path], damaged: list[Path]) -> None:
+        folder = self.root / SET_ASIDE_DIR
+        folder.mkdir(exist_ok=True)
+        for path in foreign + damaged:
+            target = folder / path.name
+            if target.exists():
+                target = (
+                    folder / f"{path.stem}-{os.getpid()}-{len(list(folder.iterdir()))}{path.suffix}"
+                )
+            os.replace(path, target)
+        if self.is_sweep():  # the runs set aside are missing: the sweep is not complete
+            manifest = self.read_manifest()
+            manifest.update(complete=False, status=f"run files set aside in {SET_ASIDE_DIR}/")
+            self.write_manifest(manifest)
+        what = [f"{len(foreign)} not written by this sweep"] if foreign else []
+        what += [f"{len(damaged)} damaged (unreadable)"] if damaged else []
+        self.on_notice(
+            f"{self.runs_dir}: {len(foreign) + len(damaged)} run files set aside in "
+            f"{folder}/ ({', '.join(what)}); their runs count as not done, and resuming "
+            "the sweep computes them again"
+        )
 
     def parts_by_point(self) -> Iterator[tuple[int, list[Path]]]:
         """Run tables grouped by design point, in order of point."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -312,6 +313,41 @@ def _target_section(
     return lines
 
 
+_MONEY_OUTCOMES = {"npv", "profit_total", "revenue_total", "clv_mean", "customer_equity"}
+
+
+def _factor_axis(spec: ExperimentSpec, factor: Factor) -> tuple[str, bool, float | None]:
+    """A factor's axis: label in words, whether it is a share or rate, its default value.
+
+    The words come from the schema's description of the field; shares and rates are shown
+    as percentages; the default is the factor's value in the experiment's base market (None
+    when it cannot be read, e.g. inside a list).
+    """
+    from simulation.scenario.loading import load_scenario
+    from simulation.scenario.schema import Scenario
+
+    words, model, parts = None, Scenario, factor.path.split(".")
+    for i, part in enumerate(parts):
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            break
+        if field.description:
+            words = re.split(r";| \(|, | when ", field.description)[0]
+            words += "".join(f" ({p})" for p in parts[i + 1 :])
+        model = field.annotation
+    share = any(k in factor.path for k in ("_rate", "share", "ceiling", "probability"))
+    unit = "; % " + ("per month" if "_rate" in factor.path else "") if share else ""
+    label = f"{factor.label}: {words}{unit.rstrip()}" if words else factor.label
+    try:
+        value: Any = load_scenario(spec.scenario, dict(spec.overrides or {})).model_dump()
+        for part in parts:
+            value = value[part]
+        default = float(value)
+    except Exception:  # noqa: BLE001 - a path into a list or a distribution: no marker
+        default = None
+    return label, share, default
+
+
 def _grid_section(
     store: SweepStore, study: Study, target: pd.DataFrame, spec: ExperimentSpec
 ) -> list[str]:
@@ -324,14 +360,28 @@ def _grid_section(
 
     x, y = study.labels
     t = study.target
+    (xlabel, x_percent, x_default), (ylabel, y_percent, y_default) = (
+        _factor_axis(spec, factor) for factor in study.factors
+    )
+    default = None if x_default is None or y_default is None else (x_default, y_default)
+    what = "NPV" if t.outcome == "npv" else t.outcome
     figure = plot_break_even(
         target,
         x,
         y,
         "mean",
-        title=f"{t.outcome}: {t.policy} minus {t.baseline}",
+        title=f"{what}: {t.policy} minus {t.baseline}",
         positive_label=f"{t.policy} pays more",
-        value_label=f"mean {t.outcome} difference ({t.policy} - {t.baseline})",
+        value_label=f"mean {what} difference, {t.policy} − {t.baseline} (currency units)"
+        if t.outcome in _MONEY_OUTCOMES
+        else f"mean {what} difference, {t.policy} − {t.baseline}",
+        xlabel=xlabel,
+        ylabel=ylabel,
+        low="ci_low",
+        high="ci_high",
+        default=default,
+        x_percent=x_percent,
+        y_percent=y_percent,
     )
     _save(figure, store.path("plots") / "break_even.png")
     frontier = break_even_frontier(target, x, y)

@@ -7,8 +7,8 @@ operations or compiled passes over all customers (:mod:`simulation.market.phases
    the market;
 2. :func:`~.phases.churn.churn`: customers leave for a rival or leave the market;
 3. :func:`~.phases.acquisition.acquire`: prospects are won by advertising and by word of mouth;
-4. :func:`~.phases.service.serve`: purchases, failures and recovery, contacts, satisfaction,
-   trust, loyalty points;
+4. :func:`~.phases.service.serve`: purchases (:mod:`~.phases.purchase`), failures and
+   recovery, contacts, satisfaction, trust, loyalty points;
 5. :func:`~.phases.books.close_books`: each firm's accounts for the period, collected by Mesa's
    DataCollector.
 
@@ -30,9 +30,9 @@ from simulation.market import response as bh
 from simulation.market.agents import BOOK_FIELDS, Customer, Firm
 from simulation.market.cohorts import MAX_COHORT_PERIODS, CohortTracker
 from simulation.market.network import build_network, degrees
-from simulation.market.phases import acquisition, books, churn, loyalty, service, win_back
+from simulation.market.phases import acquisition, books, churn, loyalty, purchase, service, win_back
 from simulation.market.population import STAGE, Customers, draw_population
-from simulation.market.randomness import draw_uniforms, model_generator
+from simulation.market.randomness import draw_uniforms, model_generator, spend_generator
 from simulation.scenario.controls import configure
 from simulation.scenario.schema import Scenario
 
@@ -123,7 +123,13 @@ class RelationshipMarket(mesa.Model):
         self.firm_table = parameters.firm_table(self.firm_agents, market)
         self.firm_terms = parameters.firm_terms(self.firm_table, self.firm_agents)
         self.churn_rules = parameters.churn_rules(market)
+        self.purchase_rules = parameters.purchase_rules(market)
         self.service_rules = parameters.service_rules(market)
+        self.spend_rng = spend_generator(self.rng)
+        n = market.customers
+        self.no_hazard = np.zeros(n, dtype=np.float32)  # log 1: the BG/NBD's multiplier alone
+        self.dropout_multiplier = np.ones(n, dtype=np.float32)
+        self.expected_transactions = np.zeros(n, dtype=np.float32)
         self.stage_rules = parameters.stage_rules(market)
         self._load_kernels()
         self.u: np.ndarray | None = None
@@ -175,6 +181,7 @@ class RelationshipMarket(mesa.Model):
         loyalty.forfeit_points(pop, rows)
         pop.uplift[rows] = 1
         pop.strength[rows] = behaviour.new_customer_strength
+        pop.dropped[rows] = False
         pop.considering[rows] = self.n_firms
         pop.satisfaction[rows] = behaviour.satisfaction_at_par
         if self.cohorts is not None:
@@ -243,7 +250,7 @@ class RelationshipMarket(mesa.Model):
         """
         if RelationshipMarket._kernels_loaded:
             return
-        for phase in (churn, acquisition, service, books):
+        for phase in (churn, acquisition, purchase, service, books):
             phase.load_kernels(self)
         RelationshipMarket._kernels_loaded = True
 

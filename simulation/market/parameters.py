@@ -1,5 +1,12 @@
 """A scenario and a policy turned into the tables the phases read, fixed for a model's life.
 
+This is the one place where the scenario's units become per-period values: rates per month
+become per-period probabilities or means (``dt = market.period_months``), budgets and running
+costs per month become money per period, and the monthly weights of satisfaction, trust and
+expectation become the weight of one period (``1 - (1 - w)^dt``), so that results do not depend
+on the period length. Events (a thank-you, a recovered failure, a reward) keep their monthly
+weight: a shorter period has fewer of them, not weaker ones.
+
 The phases read per-firm settings as arrays with one entry per firm plus one for 'no firm'
 (index ``n_firms``), so that a customer's firm code indexes them directly, and the market's
 behaviour and response parameters as plain floats in small named tuples the compiled kernels
@@ -25,7 +32,7 @@ class FirmTable:
     price: np.ndarray
     quality: np.ndarray
     unit_cost: np.ndarray
-    cost_to_serve: np.ndarray
+    cost_to_serve: np.ndarray  # per customer-period
     failure_probability: np.ndarray  # per period
     first_discount: np.ndarray
     win_back_discount: np.ndarray
@@ -36,10 +43,12 @@ class FirmTable:
     reward_threshold: np.ndarray
     reward_value: np.ndarray
     contact_channel: np.ndarray  # int8, -1: no channel of its own
-    spend: np.ndarray  # float64, one row per lever (``LEVERS``), one column per firm
+    spend: np.ndarray  # float64 per period, one row per lever (``LEVERS``), one column per firm
     targeting: list[Targeting]
     cheapest_rival: np.ndarray
     log_price_ratio: np.ndarray  # float64: log of the price over the cheapest rival's
+    log_churn_multiplier: np.ndarray  # float64: log of the firm's and its policy's factor
+    log_price_index: np.ndarray  # float64: log of the price over the reference price
 
     def spend_on(self, lever: str) -> np.ndarray:
         """Each firm's spend on ``lever`` this period."""
@@ -60,6 +69,8 @@ class FirmTerms(NamedTuple):
     reward_threshold: np.ndarray
     switching_cost: np.ndarray  # churn: exp(-switching cost x progress to the next reward)
     log_price_ratio: np.ndarray  # churn: log of the price over the cheapest rival's
+    log_churn_multiplier: np.ndarray  # churn: the firm's own factor, as a log
+    log_price_index: np.ndarray  # purchases: log of the price over the reference price
     reward_value: np.ndarray
     loyalty_on: np.ndarray  # bool
     contact_channel: np.ndarray  # int8, -1: no channel of its own
@@ -80,6 +91,8 @@ _WIDENED = (
     "reward_threshold",
     "switching_cost",
     "log_price_ratio",
+    "log_churn_multiplier",
+    "log_price_index",
 )
 
 
@@ -96,13 +109,32 @@ class ChurnRules(NamedTuple):
     years_per_period: float
 
 
-class ServiceRules(NamedTuple):
-    """The market's behaviour and response parameters used by the service phase."""
+class PurchaseRules(NamedTuple):
+    """The purchase process's parameters, per period."""
 
-    purchase_probability: float
+    poisson: float  # 1: poisson process, 0: at most one purchase a period (bernoulli)
+    purchase_probability: float  # bernoulli: per period
+    months: float  # months per period: a monthly rate times this is a period's mean
     satisfaction_at_par: float
-    learning_weight: float
-    quality_noise: float
+    satisfaction_weight: float
+    price_demand_weight: float
+    reference_price: float
+    loyalty_boost: float
+    personalisation_boost: float
+    sensitivity_decline: float  # per year of tenure, 0 unless the tenure effect is on
+    sensitivity_floor: float
+    years_per_period: float
+
+
+class ServiceRules(NamedTuple):
+    """The market's behaviour and response parameters used by the service phase (per period)."""
+
+    purchase_probability: float  # bernoulli only: the expected transactions of a period
+    satisfaction_at_par: float
+    learning_weight: float  # one period's weight of the experience
+    event_weight: float  # a month's weight, given to each event's lift
+    quality_noise: float  # sd of the quality experienced over one period
+    tolerance_periods: float  # contact tolerance is per month: times months per period
     failure_penalty: float
     forgiveness: float
     recovery_paradox: float
@@ -111,17 +143,19 @@ class ServiceRules(NamedTuple):
     thank_you_satisfaction: float
     personalisation_satisfaction: float
     cross_sell_satisfaction: float
-    strength_gain: float
+    strength_gain: float  # per period
     strength_loss: float
     thank_you_strength: float
     personalisation_strength: float
-    expectation_adaptation: float
+    expectation_adaptation: float  # per period
+    expectation_event_weight: float  # a month's weight, given to each event (a failure)
     expectation_drift: float  # per period, 0 unless the tenure effect is on
     complaint_success: float
     cross_sell_acceptance: float
     spend_uplift: float
     max_uplift: float
     spend_growth: float  # per year of tenure, 0 unless the tenure effect is on
+    gamma_gamma: float  # 1: units of a period's transactions drawn outside (Gamma-Gamma)
     loyalty_reward_satisfaction: float
     reference_price: float
     years_per_period: float
@@ -156,11 +190,14 @@ def firm_table(firms: list[Firm], market: Market) -> FirmTable:
     log_price_ratio = np.log(bh.price_ratio(price, cheapest_rival)).astype(float)
     if len(firms) == 1:
         log_price_ratio[:] = 0.0
+    churn_factor = [f.spec.churn_multiplier * f.policy.churn_multiplier for f in firms]
+    with np.errstate(divide="ignore"):  # a factor of 0 never churns: log 0 = -inf
+        log_churn_multiplier = np.log(np.array([*churn_factor, 1.0], dtype=float))
     return FirmTable(
         price=price,
         quality=_vector([f.quality for f in firms]),
         unit_cost=_vector([f.spec.unit_cost for f in firms]),
-        cost_to_serve=_vector([f.spec.cost_to_serve for f in firms]),
+        cost_to_serve=_vector([f.spec.cost_to_serve * dt for f in firms]),
         failure_probability=_vector([float(bh.per_period(f.spec.failure_rate, dt)) for f in firms]),
         first_discount=_vector([f.policy.first_purchase_discount for f in firms]),
         win_back_discount=_vector([f.policy.win_back_discount for f in firms]),
@@ -173,10 +210,13 @@ def firm_table(firms: list[Firm], market: Market) -> FirmTable:
         contact_channel=np.array(
             [channel_code.get(f.policy.contact_channel, -1) for f in firms] + [-1], dtype=np.int8
         ),
-        spend=np.array([[f.spend_plan()[lever] for lever in LEVERS] for f in firms], dtype=float).T,
+        spend=dt
+        * np.array([[f.spend_plan()[lever] for lever in LEVERS] for f in firms], dtype=float).T,
         targeting=[f.policy.targeting for f in firms],
         cheapest_rival=cheapest_rival,
         log_price_ratio=log_price_ratio,
+        log_churn_multiplier=log_churn_multiplier,
+        log_price_index=np.log(bh.price_ratio(price, market.reference_price)).astype(float),
     )
 
 
@@ -223,15 +263,44 @@ def churn_rules(market: Market) -> ChurnRules:
     )
 
 
+def per_period_weight(monthly: float, dt: float) -> float:
+    """The weight of a period of ``dt`` months, for a monthly weight: ``1 - (1 - w)^dt``."""
+    return 1.0 - (1.0 - monthly) ** dt
+
+
+def purchase_rules(market: Market) -> PurchaseRules:
+    """The purchase process's parameters."""
+    b, r, te = market.behaviour, market.responses, market.tenure_effects
+    purchase = market.customer.purchase
+    return _floats(
+        PurchaseRules,
+        poisson=purchase.process == "poisson",
+        purchase_probability=purchase.probability,
+        months=market.period_months,
+        satisfaction_at_par=b.satisfaction_at_par,
+        satisfaction_weight=b.purchase_satisfaction_weight,
+        price_demand_weight=b.price_demand_weight,
+        reference_price=market.reference_price,
+        loyalty_boost=r.loyalty.purchase_boost,
+        personalisation_boost=r.personalisation.purchase_boost,
+        sensitivity_decline=_effect(te.price_sensitivity),
+        sensitivity_floor=te.price_sensitivity_floor,
+        years_per_period=market.period_months / 12,
+    )
+
+
 def service_rules(market: Market) -> ServiceRules:
     """The service phase's parameters."""
     b, r, te = market.behaviour, market.responses, market.tenure_effects
+    dt, purchase = market.period_months, market.customer.purchase
     return _floats(
         ServiceRules,
-        purchase_probability=b.purchase_probability,
+        purchase_probability=purchase.probability,
         satisfaction_at_par=b.satisfaction_at_par,
-        learning_weight=b.learning_weight,
-        quality_noise=b.quality_noise,
+        learning_weight=per_period_weight(b.learning_weight, dt),
+        event_weight=b.learning_weight,
+        quality_noise=b.quality_noise / np.sqrt(dt),
+        tolerance_periods=dt,
         failure_penalty=b.failure_penalty,
         forgiveness=b.forgiveness,
         recovery_paradox=r.complaint_handling.recovery_paradox,
@@ -240,17 +309,19 @@ def service_rules(market: Market) -> ServiceRules:
         thank_you_satisfaction=r.thank_you.satisfaction,
         personalisation_satisfaction=r.personalisation.satisfaction,
         cross_sell_satisfaction=r.cross_sell.satisfaction,
-        strength_gain=b.strength_gain,
+        strength_gain=per_period_weight(b.strength_gain, dt),
         strength_loss=b.strength_loss,
         thank_you_strength=r.thank_you.strength,
         personalisation_strength=r.personalisation.strength,
-        expectation_adaptation=b.expectation_adaptation,
+        expectation_adaptation=per_period_weight(b.expectation_adaptation, dt),
+        expectation_event_weight=b.expectation_adaptation,
         expectation_drift=_effect(te.expectations) * market.period_months / 12,
         complaint_success=r.complaint_handling.success,
         cross_sell_acceptance=r.cross_sell.acceptance,
         spend_uplift=r.cross_sell.spend_uplift,
         max_uplift=r.cross_sell.max_uplift,
         spend_growth=_effect(te.spend),
+        gamma_gamma=purchase.spend is not None,
         loyalty_reward_satisfaction=r.loyalty.reward_satisfaction,
         reference_price=market.reference_price,
         years_per_period=market.period_months / 12,

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 # Rows of the per-period block of uniforms. U_MOVE: win-back or re-entry (lapsed people), churn
-# and destination (customers), acquisition (prospects). U_BUY: purchase, then thank-you.
-# U_FAIL: service failure, then recovery.
-U_MOVE, U_BUY, U_FAIL, U_PERSONAL, U_CROSS, U_LOYALTY, U_REFERRAL = range(7)
-N_UNIFORMS = 7
+# and destination (customers), acquisition (prospects). U_BUY: the period's transactions (by
+# inversion of their law), then the thank-you. U_FAIL: service failure, then recovery. U_DROP:
+# drop-out after a transaction (the BG/NBD law).
+U_MOVE, U_BUY, U_FAIL, U_PERSONAL, U_CROSS, U_LOYALTY, U_REFERRAL, U_DROP = range(8)
+N_UNIFORMS = 8
 
 
 def model_generator(rng: Any) -> np.random.Generator:
@@ -30,7 +31,7 @@ def model_generator(rng: Any) -> np.random.Generator:
 
     PCG64DXSM is PCG64 with a stronger output function, the one numpy recommends for new
     work. It also draws float32 uniforms about 1.6 times as fast as PCG64 on the project
-    machine, and a period at 1M customers draws seven million of them.
+    machine, and a period at 1M customers draws eight million of them.
     """
     if isinstance(rng, np.random.Generator):
         return rng
@@ -53,3 +54,13 @@ def draw_uniforms(
     rng.random(dtype=np.float32, out=block)
     noise = rng.standard_normal(n, dtype=np.float32)
     return block, noise
+
+
+def spend_generator(model_rng: np.random.Generator) -> np.random.Generator:
+    """A generator of its own for the spread of transaction amounts (Gamma-Gamma spend).
+
+    How many amounts a period draws depends on how many customers buy, which differs between
+    policies; drawing them from the model's generator would shift every later draw and unpair
+    the policies' luck. Seeded from the model's generator once, at set-up.
+    """
+    return np.random.Generator(np.random.PCG64DXSM(model_rng.integers(2**63)))

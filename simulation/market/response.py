@@ -30,6 +30,43 @@ def coverage(spend: np.ndarray, unit_cost: float, eligible: np.ndarray) -> np.nd
     return np.where(eligible > 0, share, 0.0)
 
 
+# How a lever's budget turns into reach over a period of ``dt`` months (see ``period_reach``).
+LEVER_KINDS = {
+    "thank_you": "event",
+    "complaint_handling": "event",
+    "personalisation": "contact",
+    "cross_sell": "contact",
+    "win_back": "contact",
+    "loyalty": "standing",
+    "referral_programme": "standing",
+}
+
+
+def period_reach(
+    kind: str, spend: np.ndarray, unit_cost: float, eligible: np.ndarray, dt: float
+) -> np.ndarray:
+    """Share of the eligible a lever reaches in a period of ``dt`` months, from its spend.
+
+    Diminishing returns act on a month's budget, so that a lever buys the same per month
+    whatever the period length:
+
+    - ``event`` levers answer events of the period (a purchase, a failure): the period's spend
+      over the period's events, ``coverage(spend, unit_cost, eligible)``;
+    - ``contact`` levers reach a stock of customers (offers, personalised service): a month
+      reaches ``R = coverage(monthly spend, unit_cost, eligible)``, so a period reaches
+      ``R x dt`` of them (at most all);
+    - ``standing`` levers cover a stock for as long as they are paid (programme membership,
+      informed promoters): the share ``R`` is covered throughout the period.
+    """
+    spend = np.asarray(spend, dtype=float)
+    if kind == "event":
+        return coverage(spend, unit_cost, eligible)
+    monthly = coverage(spend / dt, unit_cost, eligible)
+    if kind == "contact":
+        return np.minimum(monthly * dt, 1.0)
+    return monthly
+
+
 def advertising_rate(
     spend: np.ndarray, prospects: float, dt: float, ceiling: float, spend_scale: float
 ) -> np.ndarray:

@@ -8,12 +8,8 @@ folder or nothing (a stale ``.name.partial-*`` folder is clearly not a result).
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
 import sys
-import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +22,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from simulation.errors import UserError  # noqa: E402
+from simulation.errors import ResourceError, UserError, os_error_line  # noqa: E402
 from simulation.runs import plots  # noqa: E402
-from simulation.runs.interrupts import signals_held  # noqa: E402
+from simulation.runs.answer_plots import plot_against_leader, plot_npv_sources  # noqa: E402
+from simulation.runs.decomposition import decompose_npv  # noqa: E402
 from simulation.runs.provenance import versions  # noqa: E402
 from simulation.runs.report import render_report  # noqa: E402
 from simulation.runs.runner import ScenarioResults  # noqa: E402
+from simulation.runs.stats import EQUIVALENCE_MARGIN  # noqa: E402
+from simulation.runs.target import (  # noqa: E402
+    Claim,
+    claim_target,
+    file_checksums,
+    refresh_report_checksums,
+    save_figure_atomically,
+    verify_tables,
+    write_text_atomically,
+)
 from simulation.scenario.loading import dump_yaml, validate  # noqa: E402
 
 RESULTS_DIR = Path("results")
@@ -52,23 +59,13 @@ class RunTiming:
         return (self.finished - self.started).total_seconds()
 
 
-def check_target(out: Path, overwrite: bool) -> None:
-    """Refuse to write over an existing folder unless asked to.
-
-    Raises:
-        UserError: the folder exists and ``overwrite`` is false.
-    """
-    if out.exists() and not overwrite:
-        raise UserError(
-            f"{out}: a results folder already exists; choose another with --out DIR "
-            "or replace it with --overwrite"
-        )
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder; choose another with --out DIR")
-
-
 def write_run(
-    results: ScenarioResults, out: Path, timing: RunTiming, *, overwrite: bool = False
+    results: ScenarioResults,
+    out: Path,
+    timing: RunTiming,
+    *,
+    overwrite: bool = False,
+    claim: Claim | None = None,
 ) -> Path:
     """Write a scenario's results folder atomically.
 
@@ -76,25 +73,29 @@ def write_run(
         results: the tables of the run.
         out: the folder to create.
         timing: start and end of the run.
-        overwrite: replace an existing folder.
+        overwrite: replace an existing results folder of relsim's.
+        claim: the target, already claimed before the run (see :func:`claim_target`).
 
     Returns:
         The folder written.
+
+    Raises:
+        UserError: the target cannot be written (exit status 2).
+        ResourceError: the disk failed or filled up while writing (exit status 3); the
+            staging folder is removed and any previous result is intact.
     """
-    check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:  # mkdir inside: an interrupt right after it must still clean up
-        staging.mkdir()
-        _write_tables(results, staging)
-        _write_report(results, staging, timing.wall_seconds)
+    if claim is None:
+        with claim_target(out, overwrite) as held:
+            return write_run(results, out, timing, claim=held)
+    try:
+        _write_tables(results, claim.staging)
+        _write_report(results, claim.staging, timing.wall_seconds)
         # The manifest ("complete": true) goes last: a folder that has one has every file.
-        _write_manifest(results, staging, timing)
-        _move_into_place(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+        _write_manifest(results, claim.staging, timing)
+    except OSError as exc:
+        line = os_error_line(exc, "cannot write the results")
+        raise ResourceError(f"{line}; nothing was written to {out}") from None
+    return claim.commit()
 
 
 def _write_tables(results: ScenarioResults, folder: Path) -> None:
@@ -128,6 +129,9 @@ def _write_manifest(results: ScenarioResults, folder: Path, timing: RunTiming) -
         "finished": timing.finished.isoformat(timespec="seconds"),
         "wall_seconds": round(timing.wall_seconds, 3),
         "jobs": timing.jobs,
+        "files": file_checksums(folder),  # what relsim wrote here: to verify and to replace
+        "equivalence_margin": results.equivalence_margin,
+        "until_decided": results.until_decided,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
@@ -142,12 +146,18 @@ def figures(results: ScenarioResults) -> dict[str, Any]:
         "churn_by_cause": plots.plot_churn_by_cause(ts, colors=colors),
         "acquisition_channels": plots.plot_acquisition_channels(ts, colors=colors),
         "lifecycle": plots.plot_lifecycle(ts),
-        "lifetime_values": plots.plot_lifetime_values(results.lifetime_values, colors=colors),
+        "lifetime_values": plots.plot_lifetime_values(
+            results.lifetime_values, colors=colors, summary=results.summary
+        ),
     }
+    if len(results.policies) > 1 and not ts.empty:
+        made["npv_sources"] = plot_npv_sources(decompose_npv(ts), colors=colors)
     if not results.cohorts.empty:
         made["cohort_survival"] = plots.plot_cohort_survival(results.cohorts, colors=colors)
-    if not results.comparison.empty:
-        made["comparison"] = plots.plot_comparison(results.comparison, colors=colors)
+    if len(results.policies) > 1:
+        made["comparison"] = plot_against_leader(
+            results.summary, results.equivalence_margin, colors=colors
+        )
     return made
 
 
@@ -156,7 +166,7 @@ def _write_report(results: ScenarioResults, folder: Path, wall_seconds: float) -
     plot_dir.mkdir(exist_ok=True)
     files: dict[str, str] = {}
     for name, figure in figures(results).items():
-        figure.savefig(plot_dir / f"{name}.png", dpi=110, bbox_inches="tight")
+        save_figure_atomically(figure, plot_dir / f"{name}.png", dpi=110, bbox_inches="tight")
         plt.close(figure)
         files[name] = f"plots/{name}.png"
     text = render_report(
@@ -168,22 +178,11 @@ def _write_report(results: ScenarioResults, folder: Path, wall_seconds: float) -
         baseline=results.policies[0],
         wall_seconds=wall_seconds,
         replications=len(results.seeds),
+        timeseries=results.timeseries,
+        equivalence_margin=results.equivalence_margin,
+        until_decided=results.until_decided,
     )
-    (folder / "report.md").write_text(text, encoding="utf-8")
-
-
-def _move_into_place(staging: Path, out: Path) -> None:
-    """Swap the finished folder in; an older result is removed only once the new one is in."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        # Ctrl-C or kill between the two renames would leave no folder at ``out`` and delete
-        # the new one with the staging folder: hold both signals until the swap is done.
-        with signals_held():
-            os.replace(out, old)
-            os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out)
+    write_text_atomically(folder / "report.md", text)
 
 
 def is_staging(folder: Path) -> bool:
@@ -193,11 +192,27 @@ def is_staging(folder: Path) -> bool:
 
 
 def load_run(folder: Path) -> ScenarioResults:
-    """Read a results folder written by :func:`write_run`.
+    """Read a results folder written by :func:`write_run`, its tables checked first.
 
     Raises:
-        UserError: the folder is not a complete run.
+        UserError: the folder is not a complete run, or is damaged (one line saying how).
     """
+    try:
+        return _read_run(folder)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        raise UserError(f"{folder}: a damaged results folder ({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} in manifest.json"
+    if isinstance(exc, OSError):
+        return os_error_line(exc)
+    text = str(exc).splitlines()[0][:80] if str(exc) else ""
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def _read_run(folder: Path) -> ScenarioResults:
     if is_staging(folder):
         raise UserError(
             f"{folder}: the temporary folder of a run that was stopped or replaced, not a "
@@ -209,6 +224,7 @@ def load_run(folder: Path) -> ScenarioResults:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if not manifest.get("complete", False):
         raise UserError(f"{folder}: the run is incomplete; run it again to finish it")
+    verify_tables(folder, manifest)
     scenario = validate(yaml.safe_load((folder / "scenario.yaml").read_text()), str(folder))
 
     def table(name: str) -> pd.DataFrame:
@@ -224,14 +240,20 @@ def load_run(folder: Path) -> ScenarioResults:
         cohorts=table("cohorts.csv"),
         lifetime_values=table("lifetime_values.csv"),
         comparison=table("comparison.csv"),
+        equivalence_margin=float(manifest.get("equivalence_margin", EQUIVALENCE_MARGIN)),
+        until_decided=manifest.get("until_decided"),
     )
 
 
 def rebuild_run_report(folder: Path) -> Path:
     """Redraw the plots and rewrite ``report.md`` of a finished run folder."""
     results = load_run(folder)
-    manifest: Mapping[str, Any] = json.loads((folder / "manifest.json").read_text())
-    _write_report(results, folder, float(manifest.get("wall_seconds", 0.0)))
+    manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
+    try:
+        _write_report(results, folder, float(manifest.get("wall_seconds", 0.0)))
+    except (KeyError, ValueError, TypeError, IndexError) as exc:  # tables of the wrong shape
+        raise UserError(f"{folder}: a damaged results folder ({_reason(exc)})") from None
+    refresh_report_checksums(folder, manifest)
     return folder / "report.md"
 
 

@@ -15,8 +15,14 @@ from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
-from scipy import stats
 
+from simulation.runs.decomposition import (
+    SOURCES,
+    advertising_returns,
+    decompose_npv,
+    explain,
+    summarise_decomposition,
+)
 from simulation.runs.formatting import (
     DASH,
     decimals_for,
@@ -25,8 +31,11 @@ from simulation.runs.formatting import (
     markdown_table,
 )
 from simulation.runs.stats import (
+    EQUIVALENCE_MARGIN,
     LOWER_IS_BETTER,
-    compare_pair,
+    VERDICTS,
+    against_leader,
+    leader,
     mean_ci,
     policy_order,
 )
@@ -39,8 +48,12 @@ KEY_METRICS: tuple[tuple[str, str, str], ...] = (
     ("final_customers", "final customers", "count"),
     ("final_market_share", "final market share", "percent"),
     ("mean_churn_rate", "churn per period", "percent"),
-    ("cost_per_acquired", "cost per acquired customer", "money"),
-    ("cost_per_retained", "cost per retained customer", "money"),
+    ("acquired_by_marketing", "customers won by marketing", "count"),
+    ("acquired_from_rival", "switchers won from rivals", "count"),
+    ("cost_per_acquired_by_marketing", "acquisition cost per customer won by marketing", "money"),
+    ("cost_per_acquired", "acquisition cost per new customer, switchers included", "money"),
+    ("cost_per_retained", "retention cost per retained customer-year", "money"),
+    ("marketing_cost_total", "marketing spend (levers, rewards, discounts)", "money"),
     ("clv_mean", "mean CLV of final customers", "money"),
     ("customer_equity", "customer equity", "money"),
     ("referrals", "referrals", "count"),
@@ -53,8 +66,14 @@ _PERCENT_OUTCOMES = {
     "mean_churn_rate",
     "mean_satisfaction",
 }
-_COUNT_OUTCOMES = {"final_customers", "acquired_total", "referrals", "churned_total"}
-_SUGGESTED_REPLICATIONS = 30
+_COUNT_OUTCOMES = {
+    "final_customers",
+    "acquired_total",
+    "acquired_by_marketing",
+    "acquired_from_rival",
+    "referrals",
+    "churned_total",
+}
 
 
 # --------------------------------------------------------------------------- numbers
@@ -104,132 +123,218 @@ def _p_value(p: float) -> str:
 
 
 # --------------------------------------------------------------------------- the answer
-def _policy_means(summary: pd.DataFrame, outcome: str) -> dict[str, float]:
-    values = pd.to_numeric(summary[outcome], errors="coerce")
-    means = values.groupby(summary["policy"].astype(str), sort=False).mean()
-    return {p: float(means.get(p, math.nan)) for p in policy_order(summary)}
+def margin_text(share: float) -> str:
+    """A margin share as a short percentage: 0.01 is "1%", 0.005 is "0.5%"."""
+    return f"{share * 100:g}%"
 
 
-def _winner(summary: pd.DataFrame) -> str:
-    means = _policy_means(summary, WIN_OUTCOME)
-    # Ties go to the earlier policy: max keeps the first of equal values.
-    finite = {p: m for p, m in means.items() if math.isfinite(m)}
-    return max(finite, key=finite.__getitem__) if finite else next(iter(means))
+def _names(policies: Sequence[str]) -> str:
+    quoted = [f"`{p}`" for p in policies]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def _needed_replications(n: int, difference: float, low: float, high: float) -> int | None:
-    """Replications giving an 80% chance that the interval excludes 0, if the difference is real.
+def _headline(best: str, verdicts: pd.DataFrame, baseline: str, margin_share: float) -> str:
+    """The answer's first sentence: a winner only when it clears the margin."""
+    margin = f"{margin_text(margin_share)} of NPV"
+    equivalent = verdicts.loc[verdicts["verdict"] == "equivalent", "policy"].tolist()
+    undecided = verdicts.loc[verdicts["verdict"] == "undecided", "policy"].tolist()
+    beaten = verdicts.loc[verdicts["verdict"] == "better", "policy"].tolist()
+    if (verdicts["verdict"] == "no interval").all():
+        return (
+            f"**`{best}` has the highest NPV in this single replication; one replication has "
+            "no interval, so there is no verdict yet.**"
+        )
+    if not equivalent and not undecided:
+        stays = " (the baseline stays best)" if best == baseline else ""
+        return (
+            f"**`{best}` wins on NPV**{stays}: it beats every other policy by more than the "
+            f"margin of practical equivalence ({margin})."
+        )
+    if undecided:
+        return (
+            f"**No winner yet: `{best}` leads on NPV but is not yet distinguishable from "
+            f"{_names(undecided)}**: the 95% interval of the difference straddles the margin "
+            f"of practical equivalence ({margin})."
+        )
+    both = "both" if len(equivalent) == 1 else "all"
+    beats = f"; {both} beat {_names(beaten)}" if beaten else ""
+    return (
+        f"**`{best}` and {_names(equivalent)} are practically equivalent on NPV**: they differ "
+        f"by less than {margin} (the 95% interval of the difference lies inside the "
+        f"margin){beats}."
+    )
 
-    The half-width shrinks as 1/sqrt(n). Shrinking it just below the difference would exclude
-    0 only half of the time; the usual power calculation asks for (z_0.975 + z_0.8) standard
-    errors between the difference and 0 instead of z_0.975.
-    """
-    half = (high - low) / 2.0
-    if n < 2 or difference == 0 or not math.isfinite(half) or half <= 0:
-        return None
-    z_alpha, z_power = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
-    needed = n * (half / abs(difference)) ** 2 * ((z_alpha + z_power) / z_alpha) ** 2
-    # Rounded up to a multiple of 10: this is advice, not a measurement.
-    return max(n + 10, int(math.ceil(needed / 10.0) * 10))
+
+def _verdict_text(verdict: str) -> str:
+    return {"better": "clears the margin", "worse": "clears the margin"}.get(
+        verdict, VERDICTS[verdict]
+    )
 
 
-def _answer(summary: pd.DataFrame, baseline: str, replications: int) -> list[str]:
+def _answer(
+    summary: pd.DataFrame, baseline: str, margin_share: float, until: Mapping | None
+) -> list[str]:
     policies = policy_order(summary)
-    winner = _winner(summary)
-    means = _policy_means(summary, WIN_OUTCOME)
-    mean, low, high = mean_ci(
-        pd.to_numeric(summary.loc[summary["policy"].astype(str) == winner, WIN_OUTCOME])
-    )
+    best = leader(summary, WIN_OUTCOME)
     lines = ["## The answer", ""]
-    stays = " (the baseline stays best)" if winner == baseline and len(policies) > 1 else ""
-    lines.append(
-        f"**`{winner}` wins on NPV**{stays}: {format_number(mean, 'money')} currency units of "
-        f"discounted profit per run (95% CI {format_number(low, 'money')} to "
-        f"{format_number(high, 'money')})."
-    )
-    lines.append("")
-    others = [p for p in policies if p != winner]
-    if not others:
-        lines.append(f"Only one policy (`{winner}`) was run: there is nothing to compare it with.")
+    if len(policies) < 2:
+        lines.append(f"Only one policy (`{best}`) was run: there is nothing to compare it with.")
         return lines
-
-    ranked = sorted(others, key=lambda p: -means[p] if math.isfinite(means[p]) else math.inf)
-    runner_up = ranked[0]
-    # Rows: the baseline first (if it is not the winner), then the rest by NPV.
-    rows = ([baseline] if baseline in others else []) + [p for p in ranked if p != baseline]
+    verdicts = against_leader(summary, margin_share, WIN_OUTCOME)
+    lines += [_headline(best, verdicts, baseline, margin_share), ""]
+    npv = pd.to_numeric(summary.loc[summary["policy"].astype(str) == best, WIN_OUTCOME])
+    mean, low, high = mean_ci(npv)
+    interval = (
+        f" (95% CI {format_number(low, 'money')} to {format_number(high, 'money')})"
+        if len(npv) >= 2
+        else ""
+    )
+    lines += [
+        f"`{best}` earns {format_number(mean, 'money')} currency units of discounted profit "
+        f"per run{interval}.",
+        "",
+    ]
+    runner_up = str(verdicts["policy"].iloc[0])
     header = [
-        f"`{winner}` against",
+        f"`{best}` against",
         "NPV difference",
         "relative",
         "95% CI of the difference",
-        "CI excludes 0?",
-        f"`{winner}` better in",
+        "margin",
+        "verdict",
+        f"`{best}` better in",
     ]
-    cells: list[list[str]] = []
-    unclear: list[tuple[str, dict[str, Any]]] = []
-    for other in rows:
-        result = compare_pair(summary, winner, other, WIN_OUTCOME)
-        roles = [r for r, p in (("baseline", baseline), ("runner-up", runner_up)) if p == other]
+    cells = []
+    for row in verdicts.itertuples(index=False):
+        roles = [
+            r for r, p in (("baseline", baseline), ("runner-up", runner_up)) if p == row.policy
+        ]
         role = f" ({', '.join(roles)})" if roles else ""
-        n = int(result["n"])
-        excludes = n >= 2 and (result["ci_low"] > 0 or result["ci_high"] < 0)
-        if not excludes:
-            unclear.append((other, result))
-        share = result["share_better"]
-        share_text = (
-            f"{round(share * n)} of {n} ({_share(share)})" if math.isfinite(share) else DASH
-        )
-        ci_text = _interval(result["ci_low"], result["ci_high"], "money") if n >= 2 else DASH
-        # Relative to the other policy's mean NPV: "the winner earns x% more than the other".
+        n = int(row.n)
+        share = row.share_better
         cells.append(
             [
-                f"`{other}`{role}",
-                format_number(result["difference"], "money", signed=True),
-                format_number(result["relative_difference"], "percent", signed=True),
-                ci_text,
-                "yes" if excludes else "**no**",
-                share_text,
+                f"`{row.policy}`{role}",
+                format_number(row.difference, "money", signed=True),
+                format_number(row.relative_difference, "percent", signed=True),
+                _interval(row.ci_low, row.ci_high, "money") if n >= 2 else "no interval",
+                "± " + format_number(row.margin, "money"),
+                _verdict_text(str(row.verdict)),
+                f"{round(share * n)} of {n} ({_share(share)})" if math.isfinite(share) else DASH,
             ]
         )
     table = pd.DataFrame(cells, columns=header)
-    lines += markdown_table(table, ["left", "right", "right", "right", "center", "right"])
-    lines.append("")
-    lines.extend(_verdict(winner, unclear, replications))
+    lines += markdown_table(table, ["left", "right", "right", "right", "right", "left", "right"])
+    lines += ["", *_how_sure(best, verdicts, margin_share, until)]
     return lines
 
 
-def _verdict(
-    winner: str, unclear: list[tuple[str, dict[str, Any]]], replications: int
+def _how_sure(
+    best: str, verdicts: pd.DataFrame, margin_share: float, until: Mapping | None
 ) -> list[str]:
-    if not unclear:
-        return [
-            f"**How sure:** at 95% confidence `{winner}` beats every other policy on NPV "
-            "(every interval of the paired difference excludes 0)."
-        ]
-    names = ", ".join(f"`{p}`" for p, _ in unclear)
-    n = max(int(r["n"]) for _, r in unclear)
-    if n < 2:
-        return [
-            f"**How sure: not distinguishable at this number of replications.** With "
-            f"{replications} replication a difference has no confidence interval, so `{winner}` "
-            f"cannot be told apart from {names}. Run more replications "
-            f"(at least {_SUGGESTED_REPLICATIONS})."
-        ]
-    advice = []
-    for _other, r in unclear:
-        needed = _needed_replications(int(r["n"]), r["difference"], r["ci_low"], r["ci_high"])
-        if needed is not None:
-            advice.append(needed)
-    more = (
-        f" If the true difference is as large as the one measured, about {max(advice):,} "
-        "replications would give an 80% chance that the interval excludes 0."
-        if advice
-        else ""
+    margin = margin_text(margin_share)
+    n = int(verdicts["n"].max())
+    text = (
+        f"**How sure:** the margin of practical equivalence is {margin} of the other policy's "
+        "NPV (`--equivalence-margin`): a difference whose 95% interval lies inside it is a "
+        "tie, one whose interval lies beyond it is a win, and one whose interval crosses its "
+        "edge leaves the verdict open."
     )
+    open_rows = verdicts.loc[~verdicts["verdict"].isin(["better", "worse", "equivalent"])]
+    if n < 2:
+        text += (
+            " With one replication a difference has no interval: run more paired replications "
+            "(the bundled scenarios run 10) or add `--until-decided`."
+        )
+    elif not open_rows.empty:
+        advice = open_rows["replications_to_settle"].dropna()
+        if not advice.empty:
+            text += (
+                f" If the differences are as large as measured, about {int(advice.max()):,} "
+                "replications would settle the verdict with an 80% chance (`--replications N`, "
+                "or `--until-decided` to add them until it settles)."
+            )
+    else:
+        text += f" At {n} paired replications every verdict is settled."
+    if until:
+        settled = "the verdict settled" if until.get("settled") else "the cap was reached first"
+        text += (
+            f" Paired replications were added to settle the verdict, from {until['start']} to "
+            f"{n} (cap {until['cap']}): {settled}. Deciding when to stop by looking at the "
+            "intervals makes their 95% slightly optimistic."
+        )
+    return [text]
+
+
+# --------------------------------------------------------------------------- why
+def _why(timeseries: pd.DataFrame | None, baseline: str) -> list[str]:
+    """Where each policy's NPV difference from the baseline comes from."""
+    if timeseries is None or timeseries.empty or timeseries["policy"].nunique() < 2:
+        return []
+    try:
+        parts = summarise_decomposition(decompose_npv(timeseries, baseline))
+    except ValueError:  # a table from an older version, without every column
+        return []
+    lines = ["## Why", ""]
+    for policy in policy_order(parts):
+        lines.append(f"- {explain(parts, policy)}")
+        evidence = advertising_returns(timeseries, policy, baseline)
+        if evidence:
+            lines[-1] += f" {evidence}"
+    lines += [
+        "",
+        f"Each policy's NPV difference from `{baseline}`, split into its sources (mean over "
+        "replications, discounted currency units; a positive part adds to the difference). "
+        "Customers won and lost are valued at the margin per customer of the periods in which "
+        "they were (or would have been) customers; the parts add up to the difference.",
+        "",
+    ]
+    policies = policy_order(parts)
+    present = set(parts["source"])
+    labels = [label for key, label in SOURCES if key in present] + ["total"]
+    table = pd.DataFrame(
+        [[label] + [_cell(parts, policy, label) for policy in policies] for label in labels],
+        columns=["source", *(f"`{p}` − `{baseline}`" for p in policies)],
+    )
+    return lines + markdown_table(table, ["left", *["right"] * len(policies)])
+
+
+def _cell(parts: pd.DataFrame, policy: str, label: str) -> str:
+    row = parts.loc[(parts["policy"] == policy) & (parts["label"] == label)]
+    if row.empty:
+        return format_number(0.0, "money")
+    value = format_number(float(row["mean"].iloc[0]), "money", signed=True)
+    return f"**{value}**" if label == "total" else value
+
+
+def _spend(summary: pd.DataFrame) -> list[str]:
+    """Total marketing spend per policy: the budget's levers, rewards and discounts."""
+    columns = [
+        ("lever_spend_total", "lever spend (the budget)"),
+        ("rewards_total", "rewards (loyalty and referral)"),
+        ("discounts_total", "discounts"),
+        ("marketing_cost_total", "total marketing spend"),
+    ]
+    if any(c not in summary.columns for c, _ in columns):
+        return []
+    policies = policy_order(summary)
+    rows = [
+        [label]
+        + [
+            _mean_pm(summary.loc[summary["policy"].astype(str) == p, column], "money")
+            for p in policies
+        ]
+        for column, label in columns
+    ]
+    table = pd.DataFrame(rows, columns=["spend over the horizon", *(f"`{p}`" for p in policies)])
     return [
-        f"**How sure: not distinguishable at this number of replications** ({replications}): "
-        f"the 95% interval of the difference between `{winner}` and {names} includes 0, so "
-        f"the ranking may be chance. Run more replications.{more}"
+        "## Marketing spend",
+        "",
+        "The budget pays for the levers; rewards and discounts are paid per outcome on top of "
+        "it, so policies with the same budget can spend different amounts (undiscounted totals "
+        "per run, mean ± half-width of the 95% interval).",
+        "",
+        *markdown_table(table, ["left", *["right"] * len(policies)]),
     ]
 
 
@@ -243,15 +348,19 @@ _HOW_TO_READ = (
     "share of replications in which a policy came out ahead (for costs and churn, lower is "
     "better). NPV is profit discounted to period 0 and summed over the horizon; a customer's "
     "lifetime value is margin × r / (1 + d − r), value counted from the next period. "
-    "Money is in the scenario's currency units; churn is per period."
+    "Money is in the scenario's currency units; churn is per period. A retained "
+    "customer-year is one customer kept for a year: the retention cost per customer-year "
+    "compares with the one-off acquisition cost per customer as a year of keeping compares "
+    "with winning one. Switchers from rivals leave a rival on their own (price, quality): "
+    "they are counted apart from the customers the firm's marketing won."
 )
 
 
-def _metrics_table(summary: pd.DataFrame, winner: str, baseline: str) -> list[str]:
+def _metrics_table(summary: pd.DataFrame, leading: str, baseline: str) -> list[str]:
     policies = policy_order(summary)
 
     def header(p: str) -> str:
-        tags = [t for t, q in (("baseline", baseline), ("winner", winner)) if q == p]
+        tags = [t for t, q in (("baseline", baseline), ("highest NPV", leading)) if q == p]
         return f"`{p}`" + (f" ({', '.join(tags)})" if tags else "")
 
     rows = [
@@ -264,10 +373,16 @@ def _metrics_table(summary: pd.DataFrame, winner: str, baseline: str) -> list[st
         if column in summary.columns
     ]
     table = pd.DataFrame(rows, columns=["outcome", *(header(p) for p in policies)])
+    single = summary.groupby(summary["policy"].astype(str))["replication"].nunique().max() < 2
+    note = (
+        "One replication: values without intervals (focal firm)."
+        if single
+        else "Mean ± half-width of the 95% confidence interval over replications (focal firm)."
+    )
     return [
         "## Outcomes per policy",
         "",
-        "Mean ± half-width of the 95% confidence interval over replications (focal firm).",
+        note,
         "",
         *markdown_table(table, ["left", *["right"] * len(policies)]),
     ]
@@ -345,6 +460,9 @@ def render_report(
     baseline: str,
     wall_seconds: float,
     replications: int,
+    timeseries: pd.DataFrame | None = None,
+    equivalence_margin: float = EQUIVALENCE_MARGIN,
+    until_decided: Mapping[str, Any] | None = None,
 ) -> str:
     """Render the run report as Markdown.
 
@@ -359,6 +477,11 @@ def render_report(
         baseline: the baseline policy.
         wall_seconds: wall-clock time of the run.
         replications: replications per policy.
+        timeseries: the ``timeseries.csv`` table; with it the report explains where each
+            policy's NPV difference comes from.
+        equivalence_margin: share of NPV within which two policies are practically equivalent.
+        until_decided: how replications were added until the verdict settled (``start``,
+            ``cap``, ``settled``), if they were.
 
     Returns:
         The report text.
@@ -372,7 +495,7 @@ def render_report(
     policies = policy_order(summary)
     if baseline not in policies:
         raise ValueError(f"baseline {baseline!r} is not in the summary table; it has {policies}")
-    winner = _winner(summary)
+    winner = leader(summary, WIN_OUTCOME)
     plural = "s" if replications != 1 else ""
     lines = [f"# {scenario_name}", ""]
     if description and description.strip():
@@ -382,7 +505,9 @@ def render_report(
         f"baseline `{baseline}`; wall time {format_duration(wall_seconds)}.",
         "",
     ]
-    lines += _answer(summary, baseline, replications)
+    lines += _answer(summary, baseline, equivalence_margin, until_decided)
+    for section in (_why(timeseries, baseline), _spend(summary)):
+        lines += ["", *section] if section else []
     lines += ["", _HOW_TO_READ, ""]
     lines += _metrics_table(summary, winner, baseline)
     lines += [""]
@@ -392,27 +517,43 @@ def render_report(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def summary_rows_for_console(summary: pd.DataFrame, comparison: pd.DataFrame) -> list[dict]:
+def summary_rows_for_console(
+    summary: pd.DataFrame,
+    comparison: pd.DataFrame,
+    equivalence_margin: float = EQUIVALENCE_MARGIN,
+) -> list[dict]:
     """The few numbers the command line prints, one dict per policy (baseline first).
 
     Args:
         summary: the ``summary.csv`` table.
         comparison: the ``comparison.csv`` table.
+        equivalence_margin: share of NPV within which two policies are practically equivalent.
 
     Returns:
-        Dicts with keys ``policy`` (str), ``baseline`` and ``winner`` (bool), ``npv_mean``,
-        ``npv_ci_low``, ``npv_ci_high`` (95% CI of the mean NPV), ``npv_difference``,
-        ``npv_difference_ci_low``, ``npv_difference_ci_high`` (paired difference from the
-        baseline; NaN for the baseline itself), ``final_customers`` (mean) and ``churn_pct``
-        (mean churn per period, in percent). Numbers are floats, left for the caller to
-        format (:func:`simulation.runs.formatting.format_number` is there for it).
+        Dicts with keys ``policy`` (str), ``baseline`` and ``winner`` (bool: the leader, and
+        only when it clears the margin against every other policy), ``leader`` (bool: the
+        highest mean NPV), ``replications``, ``npv_mean``, ``npv_ci_low``, ``npv_ci_high``
+        (95% CI of the mean NPV), ``npv_difference``, ``npv_difference_ci_low``,
+        ``npv_difference_ci_high`` (paired difference from the baseline; NaN for the baseline
+        itself), ``versus`` (the policy the row is compared with: the runner-up for the
+        leader, the leader for the others), ``versus_difference``, ``versus_ci_low``,
+        ``versus_ci_high`` (this policy minus that one), ``verdict`` (a key of
+        :data:`simulation.runs.stats.VERDICTS`, for the leader against ``versus``),
+        ``final_customers`` (mean) and ``churn_pct`` (mean churn per period, in percent).
+        Numbers are floats, left for the caller to format.
     """
     policies = policy_order(summary)
     if comparison is not None and not comparison.empty and "baseline" in comparison.columns:
         baseline = str(comparison["baseline"].iloc[0])
     else:
         baseline = policies[0] if policies else ""
-    winner = _winner(summary) if policies else ""
+    best = leader(summary, WIN_OUTCOME) if policies else ""
+    verdicts = (
+        against_leader(summary, equivalence_margin, WIN_OUTCOME).set_index("policy")
+        if len(policies) > 1
+        else pd.DataFrame()
+    )
+    clears = not verdicts.empty and bool((verdicts["verdict"] == "better").all())
     npv_rows = (
         comparison.loc[comparison["outcome"].astype(str) == WIN_OUTCOME]
         if comparison is not None and not comparison.empty
@@ -430,17 +571,41 @@ def summary_rows_for_console(summary: pd.DataFrame, comparison: pd.DataFrame) ->
                 return math.nan
             return float(pd.to_numeric(rows[column], errors="coerce").mean())
 
+        versus, sign = "", 1.0
+        vs = pd.Series(dtype=float)
+        if not verdicts.empty:
+            if policy == best:
+                versus = str(verdicts.index[0])
+                vs = verdicts.iloc[0]
+            else:
+                versus, sign = best, -1.0
+                vs = verdicts.loc[policy]
         result.append(
             {
                 "policy": policy,
                 "baseline": policy == baseline,
-                "winner": policy == winner,
+                "winner": policy == best and clears,
+                "leader": policy == best,
+                "replications": int(rows["replication"].nunique()),
                 "npv_mean": mean,
                 "npv_ci_low": low,
                 "npv_ci_high": high,
                 "npv_difference": float(diff["difference"].iloc[0]) if has_diff else math.nan,
                 "npv_difference_ci_low": float(diff["ci_low"].iloc[0]) if has_diff else math.nan,
                 "npv_difference_ci_high": float(diff["ci_high"].iloc[0]) if has_diff else math.nan,
+                "versus": versus,
+                "versus_difference": sign * float(vs.get("difference", math.nan)),
+                "versus_ci_low": (
+                    float(vs.get("ci_low", math.nan))
+                    if sign > 0
+                    else -float(vs.get("ci_high", math.nan))
+                ),
+                "versus_ci_high": (
+                    float(vs.get("ci_high", math.nan))
+                    if sign > 0
+                    else -float(vs.get("ci_low", math.nan))
+                ),
+                "verdict": str(vs.get("verdict", "")),
                 "final_customers": column_mean("final_customers"),
                 "churn_pct": 100.0 * column_mean("mean_churn_rate"),
             }

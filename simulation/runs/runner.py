@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,15 @@ import pandas as pd
 from simulation.market.agents import BOOK_FIELDS, Firm
 from simulation.market.cohorts import finish_cohort_table
 from simulation.market.model import RelationshipMarket
+from simulation.runs.decomposition import MARKETING_CHANNELS, spend_split
 from simulation.runs.registry import release
+from simulation.runs.stats import (
+    EQUIVALENCE_MARGIN,
+    against_leader,
+    compare_policies,
+    is_settled,
+)
+from simulation.runs.transactions import TransactionLog, log_file_name, parquet_available
 from simulation.runs.workers import process_pool
 from simulation.scenario.schema import Scenario
 
@@ -49,6 +59,11 @@ class ScenarioResults:
     cohorts: pd.DataFrame
     lifetime_values: pd.DataFrame
     comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    equivalence_margin: float = EQUIVALENCE_MARGIN
+    """Differences in NPV within this share of a policy's NPV are practical ties."""
+    until_decided: dict[str, Any] | None = None
+    """How replications were added until the verdict settled (``start``, ``cap``,
+    ``settled``), or None when the number was fixed."""
 
 
 def replication_seeds(master_seed: int, n: int, key: tuple[int, ...] = ()) -> list[int]:
@@ -73,6 +88,7 @@ def run_replication(
     *,
     collect_timeseries: bool = True,
     customer_agents: bool = False,
+    transactions: str | Path | None = None,
 ) -> RunResult:
     """Run one policy once.
 
@@ -83,13 +99,16 @@ def run_replication(
         replication: the replication number, stored with the results.
         collect_timeseries: keep the per-period table (sweeps keep only the summary).
         customer_agents: also create one Mesa agent per customer (not needed for tables).
+        transactions: write the run's transaction log to this file, period by period
+            (:mod:`simulation.runs.transactions`).
     """
     model = RelationshipMarket(
         scenario, policy=policy, rng=int(seed), customer_agents=customer_agents
     )
+    log = None if transactions is None else TransactionLog(transactions, seed)
     try:
-        model.run()
-        timeseries = firm_timeseries(model)
+        rewards = run_recording_rewards(model, None if log is None else log.record)
+        timeseries = firm_timeseries(model, rewards)
         timeseries.insert(0, "replication", replication)
         timeseries.insert(0, "policy", policy)
         values = model.expected_values()[model.population.firm == 0]
@@ -108,11 +127,47 @@ def run_replication(
             lifetime_values=np.sort(sample),
         )
     finally:
+        if log is not None:
+            log.close()
         release(model)
 
 
-def firm_timeseries(model: RelationshipMarket) -> pd.DataFrame:
-    """The firms' books per period from Mesa's DataCollector, as a tidy table."""
+def run_recording_rewards(
+    model: RelationshipMarket, after_step: Callable[[RelationshipMarket], None] | None = None
+) -> np.ndarray:
+    """Run the model to its horizon, recording each period's rewards paid by each firm.
+
+    The books count loyalty rewards with the programme's running cost and referral rewards
+    with the referral programme; this keeps them apart, so that a policy's marketing spend
+    can be split into lever spend, rewards and discounts.
+
+    Args:
+        model: a freshly made market.
+        after_step: called after each period (a transaction log's ``record``).
+
+    Returns:
+        Rewards paid, shape (periods, firms): loyalty rewards redeemed plus referral rewards.
+    """
+    rows = []
+    firms = model.n_firms
+    while model.running:
+        model.step()
+        if after_step is not None:
+            after_step(model)
+        loyalty = np.asarray(model.sales.get("reward_cost", np.zeros(firms)), float)[:firms]
+        referred = np.asarray(model.tally["acquired_referral"], float)[:firms]
+        rows.append(loyalty + referred * model.firm_table.referral_reward[:firms])
+    return np.array(rows).reshape(-1, firms)
+
+
+def firm_timeseries(model: RelationshipMarket, rewards: np.ndarray | None = None) -> pd.DataFrame:
+    """The firms' books per period from Mesa's DataCollector, as a tidy table.
+
+    Args:
+        model: a model that has run.
+        rewards: rewards paid per period and firm (see :func:`run_recording_rewards`); kept
+            as the column ``cost_rewards`` when given.
+    """
     raw = model.datacollector.get_agenttype_vars_dataframe(Firm).reset_index()
     names = {f.unique_id: f.name for f in model.firm_agents}
     focal = model.focal.unique_id
@@ -124,6 +179,10 @@ def firm_timeseries(model: RelationshipMarket) -> pd.DataFrame:
         }
     )
     table = pd.concat([table, raw[list(BOOK_FIELDS)].reset_index(drop=True)], axis=1)
+    table["discount_factor"] = (1 + model.discount_per_period) ** -table["period"].astype(float)
+    if rewards is not None:
+        index = {f.unique_id: f.index for f in model.firm_agents}
+        table["cost_rewards"] = rewards[table["period"] - 1, raw["AgentID"].map(index)]
     return table.sort_values(["period", "firm"], kind="stable").reset_index(drop=True)
 
 
@@ -134,6 +193,8 @@ def summarise_run(
     last = focal.iloc[-1]
     retained = (focal["customers_start"] - focal["churned"]).sum()
     acquired = focal["acquired"].sum()
+    by_marketing = focal[list(MARKETING_CHANNELS)].to_numpy().sum()
+    spend = spend_split(focal).sum()
     return {
         "npv": float(focal["discounted_profit"].sum()),
         "profit_total": float(focal["profit"].sum()),
@@ -145,11 +206,19 @@ def summarise_run(
         "acquired_total": int(acquired),
         "referrals": int(focal["acquired_referral"].sum()),
         "churned_total": int(focal["churned"].sum()),
+        "acquired_by_marketing": int(by_marketing),
+        "acquired_from_rival": int(focal["acquired_from_rival"].sum()),
         "cost_per_acquired": _ratio(focal["acquisition_cost"].sum(), acquired),
+        # Switchers from rivals come without marketing: the cost of one won by marketing.
+        "cost_per_acquired_by_marketing": _ratio(focal["acquisition_cost"].sum(), by_marketing),
         # Per retained customer-year, so that it compares with a one-off acquisition cost.
         "cost_per_retained": _ratio(focal["retention_cost"].sum(), retained * years_per_period),
         "acquisition_cost_total": float(focal["acquisition_cost"].sum()),
         "retention_cost_total": float(focal["retention_cost"].sum()),
+        "marketing_cost_total": float(focal["marketing_cost"].sum()),
+        "lever_spend_total": float(spend["lever_spend"]),
+        "rewards_total": float(spend["rewards"]),
+        "discounts_total": float(spend["discounts"]),
         "mean_satisfaction": float(last["mean_satisfaction"]),
         "clv_mean": float(values.mean()) if len(values) else 0.0,
         "customer_equity": float(values.sum()),
@@ -160,10 +229,13 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator > 0 else float("nan")
 
 
-def _run_task(task: tuple[Scenario, str, int, int]) -> RunResult:
+def _run_task(task: tuple[Scenario, str, int, int, Path | None]) -> RunResult:
     """Worker entry point (module level so process pools can import it)."""
-    scenario, policy, seed, replication = task
-    return run_replication(scenario, policy, seed, replication)
+    scenario, policy, seed, replication, log_folder = task
+    log = None
+    if log_folder is not None:
+        log = Path(log_folder) / log_file_name(policy, replication, parquet_available())
+    return run_replication(scenario, policy, seed, replication, transactions=log)
 
 
 def run_scenario(
@@ -173,6 +245,9 @@ def run_scenario(
     seed: int | None = None,
     jobs: int = 1,
     on_result: Callable[[RunResult], None] | None = None,
+    equivalence_margin: float = EQUIVALENCE_MARGIN,
+    memory_check: bool = True,
+    transactions: str | Path | None = None,
 ) -> ScenarioResults:
     """Run every policy of a scenario for every replication.
 
@@ -182,22 +257,122 @@ def run_scenario(
         seed: overrides the scenario's master seed.
         jobs: worker processes (1 runs in this process). Results do not depend on it.
         on_result: called after each run (progress bars).
+        equivalence_margin: share of NPV within which two policies are practically
+            equivalent (kept with the results for the report).
+        memory_check: refuse, before running, what cannot fit in memory.
+        transactions: a folder (it must exist) to write each run's transaction log into,
+            ``POLICY-REPLICATION.parquet`` (``.csv`` without pyarrow).
 
     Returns:
         The tidy tables, the comparison of each policy with the first included.
-    """
-    from simulation.runs.stats import compare_policies
 
-    n = replications or scenario.replications
-    master = scenario.seed if seed is None else seed
-    if replications is not None or seed is not None:
-        scenario = scenario.model_copy(update={"replications": n, "seed": master})
-    seeds = replication_seeds(master, n)
+    Raises:
+        ScenarioError: replications or seed out of the schema's range.
+        ResourceError: the runs would need more memory than this process may use.
+    """
+    from simulation.limits import check_memory, scenario_memory
+    from simulation.scenario.controls import run_settings
+
+    # The schema's own ranges, so that the scenario written with the results loads again.
+    scenario = run_settings(scenario, replications, seed, source="run_scenario")
+    n, master = scenario.replications, scenario.seed
+    if memory_check:
+        check_memory(scenario_memory(scenario, n * len(scenario.policies), jobs))
     policies = list(scenario.policies)
-    tasks = [(scenario, p, seeds[r], r) for r in range(n) for p in policies]
+    results = _run_replications(scenario, range(n), jobs, on_result, transactions)
+    return collect(
+        scenario,
+        policies,
+        replication_seeds(master, n),
+        results,
+        compare_policies,
+        equivalence_margin=equivalence_margin,
+    )
+
+
+def run_until_decided(
+    scenario: Scenario,
+    *,
+    replications: int | None = None,
+    cap: int = 200,
+    seed: int | None = None,
+    jobs: int = 1,
+    on_result: Callable[[RunResult], None] | None = None,
+    on_round: Callable[[int, int], None] | None = None,
+    equivalence_margin: float = EQUIVALENCE_MARGIN,
+) -> ScenarioResults:
+    """Add paired replications until the verdict on NPV is settled, or the cap is reached.
+
+    The verdict is settled when the best policy's difference from every other either clears
+    the equivalence margin or lies inside it (see :func:`simulation.runs.stats.against_leader`).
+    Each round asks for the replications the current intervals suggest, at most doubling the
+    number; replication ``k`` has the same seed whatever the total, so the first runs are not
+    repeated and the same command gives the same result. Looking at the data after each round
+    makes the nominal 95% slightly optimistic; the report says so.
+
+    Args:
+        scenario: the validated scenario.
+        replications: replications of the first round (default: the scenario's, at least 2).
+        cap: the most replications per policy.
+        seed: overrides the scenario's master seed.
+        jobs: worker processes.
+        on_result: called after each run (progress bars).
+        on_round: called before each round with (replications so far, total after it).
+        equivalence_margin: share of NPV within which two policies are practically equivalent.
+
+    Returns:
+        The results of every replication run, with ``until_decided`` filled in.
+    """
+    from simulation.scenario.controls import run_settings
+
+    scenario = run_settings(scenario, None, seed, source="run_until_decided")
+    start = min(cap, max(2, replications or scenario.replications))
+    master = scenario.seed
+    policies = list(scenario.policies)
+    results: list[RunResult] = []
+    done, target = 0, start
+    while True:
+        if on_round is not None:
+            on_round(done, target)
+        current = scenario.model_copy(update={"replications": target, "seed": master})
+        results += _run_replications(current, range(done, target), jobs, on_result)
+        done = target
+        summary = pd.DataFrame(
+            [{"policy": r.policy, "replication": r.replication, **r.summary} for r in results]
+        )
+        verdicts = against_leader(summary, equivalence_margin)
+        settled = is_settled(verdicts["verdict"])
+        if settled or done >= cap or len(policies) < 2:
+            break
+        advice = [int(v) for v in verdicts["replications_to_settle"].dropna()]
+        target = min(cap, max(done + 2, min(max(advice, default=2 * done), 2 * done)))
+    results.sort(key=lambda res: (policies.index(res.policy), res.replication))
+    outcome = collect(
+        current,
+        policies,
+        replication_seeds(master, done),
+        results,
+        compare_policies,
+        equivalence_margin=equivalence_margin,
+    )
+    outcome.until_decided = {"start": start, "cap": cap, "settled": bool(settled)}
+    return outcome
+
+
+def _run_replications(
+    scenario: Scenario,
+    replications: range,
+    jobs: int,
+    on_result: Callable[[RunResult], None] | None,
+    transactions: str | Path | None = None,
+) -> list[RunResult]:
+    """Run every policy for the given replications of the scenario's seeds."""
+    seeds = replication_seeds(scenario.seed, scenario.replications)
+    policies = list(scenario.policies)
+    tasks = [(scenario, p, seeds[r], r, transactions) for r in replications for p in policies]
     results = _execute(tasks, jobs, on_result)
     results.sort(key=lambda res: (policies.index(res.policy), res.replication))
-    return collect(scenario, policies, seeds, results, compare_policies)
+    return results
 
 
 def _execute(
@@ -232,6 +407,8 @@ def collect(
     seeds: list[int],
     results: list[RunResult],
     compare: Callable[..., pd.DataFrame],
+    *,
+    equivalence_margin: float = EQUIVALENCE_MARGIN,
 ) -> ScenarioResults:
     """Assemble per-run results into the scenario's tables."""
     timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
@@ -275,4 +452,5 @@ def collect(
         cohorts=cohorts,
         lifetime_values=ltv,
         comparison=compare(summary, baseline=policies[0]),
+        equivalence_margin=equivalence_margin,
     )

@@ -25,11 +25,16 @@ SUMMARY_KEYS: tuple[str, ...] = ("policy", "replication", "seed")
 LOWER_IS_BETTER: frozenset[str] = frozenset(
     {
         "cost_per_acquired",
+        "cost_per_acquired_by_marketing",
         "cost_per_retained",
         "mean_churn_rate",
         "churned_total",
         "acquisition_cost_total",
         "retention_cost_total",
+        "marketing_cost_total",
+        "lever_spend_total",
+        "rewards_total",
+        "discounts_total",
     }
 )
 """Outcomes for which a policy is *better* when the value is lower."""
@@ -457,3 +462,153 @@ def cohort_survival_curve(cohorts: pd.DataFrame) -> pd.DataFrame:
     pooled = pooled.sort_values(["policy", "age"], kind="stable").reset_index(drop=True)
     pooled["policy"] = pooled["policy"].astype(str)
     return pooled[["policy", "age", "survival", "mean_base_churn_rate"]]
+
+
+# --------------------------------------------------------------------------- verdicts
+EQUIVALENCE_MARGIN = 0.01
+"""Default practical-equivalence margin: differences within 1% of NPV do not matter."""
+
+VERDICTS: dict[str, str] = {
+    "better": "better (clears the margin)",
+    "worse": "worse (clears the margin)",
+    "equivalent": "practically equivalent",
+    "undecided": "not yet distinguishable",
+    "no interval": "one replication: no interval",
+}
+"""What each verdict of :func:`equivalence_verdict` says in words."""
+
+
+def equivalence_verdict(ci_low: float, ci_high: float, n: int, margin: float) -> str:
+    """Judge a paired difference against a margin of practical equivalence.
+
+    Args:
+        ci_low: lower end of the 95% interval of the difference.
+        ci_high: upper end.
+        n: number of pairs behind the interval.
+        margin: the largest difference that does not matter (same unit, >= 0).
+
+    Returns:
+        ``"better"`` when the whole interval lies above ``+margin``, ``"worse"`` when below
+        ``-margin``, ``"equivalent"`` when it lies inside ``[-margin, +margin]``,
+        ``"undecided"`` when it straddles a margin, and ``"no interval"`` with fewer than two
+        pairs (a single replication has no interval).
+    """
+    if n < 2 or not (math.isfinite(ci_low) and math.isfinite(ci_high)):
+        return "no interval"
+    if ci_low > margin:
+        return "better"
+    if ci_high < -margin:
+        return "worse"
+    if -margin <= ci_low and ci_high <= margin:
+        return "equivalent"
+    return "undecided"
+
+
+def replications_to_settle(
+    n: int, difference: float, ci_low: float, ci_high: float, margin: float
+) -> int | None:
+    """Replications giving an 80% chance of a settled verdict, if the difference is as measured.
+
+    A verdict settles when the interval no longer straddles a margin, i.e. when its
+    half-width falls below the distance between the difference and the nearer margin. The
+    half-width shrinks as 1/sqrt(n); the usual power calculation asks for
+    (z_0.975 + z_0.8) standard errors of distance instead of z_0.975.
+
+    Args:
+        n: replications so far (at least 2).
+        difference: the measured mean difference.
+        ci_low: lower end of its 95% interval.
+        ci_high: upper end.
+        margin: the practical-equivalence margin (same unit).
+
+    Returns:
+        The total number of replications, rounded up to a multiple of 10 (it is advice, not a
+        measurement), or None when it cannot be estimated.
+    """
+    half = (ci_high - ci_low) / 2.0
+    distance = abs(abs(difference) - margin)
+    if n < 2 or not math.isfinite(half) or half <= 0 or distance == 0:
+        return None
+    z_alpha, z_power = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
+    needed = n * (half / distance) ** 2 * ((z_alpha + z_power) / z_alpha) ** 2
+    return max(n + 10, int(math.ceil(needed / 10.0) * 10))
+
+
+LEADER_COLUMNS: tuple[str, ...] = (
+    "leader",
+    "policy",
+    "leader_mean",
+    "policy_mean",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "relative_difference",
+    "share_better",
+    "n",
+    "margin",
+    "verdict",
+    "replications_to_settle",
+)
+"""Columns of :func:`against_leader`."""
+
+
+def leader(summary: pd.DataFrame, outcome: str = "npv") -> str:
+    """The policy with the highest mean outcome (ties go to the earlier policy)."""
+    values = pd.to_numeric(summary[outcome], errors="coerce")
+    means = values.groupby(summary["policy"].astype(str), sort=False).mean()
+    finite = {p: float(means[p]) for p in policy_order(summary) if math.isfinite(means[p])}
+    return max(finite, key=finite.__getitem__) if finite else policy_order(summary)[0]
+
+
+def against_leader(
+    summary: pd.DataFrame, margin_share: float = EQUIVALENCE_MARGIN, outcome: str = "npv"
+) -> pd.DataFrame:
+    """The policy with the highest mean outcome against every other, with a verdict each.
+
+    Args:
+        summary: a ``summary.csv`` table.
+        margin_share: the practical-equivalence margin as a share of the other policy's mean
+            (0.01: differences within 1% of its NPV do not matter).
+        outcome: the outcome that decides (higher is better).
+
+    Returns:
+        One row per other policy, by mean outcome from the highest (the runner-up first),
+        with the columns :data:`LEADER_COLUMNS`; ``margin`` is in the outcome's unit and
+        ``verdict`` is one of :data:`VERDICTS` (of the leader against that policy).
+    """
+    if not 0.0 <= margin_share < 1.0:
+        raise ValueError(f"the equivalence margin must be a share from 0 to 1, got {margin_share}")
+    best = leader(summary, outcome)
+    rows = []
+    for other in policy_order(summary):
+        if other == best:
+            continue
+        r = compare_pair(summary, best, other, outcome)
+        margin = margin_share * abs(r["baseline_mean"])
+        n = int(r["n"])
+        rows.append(
+            {
+                "leader": best,
+                "policy": other,
+                "leader_mean": r["policy_mean"],
+                "policy_mean": r["baseline_mean"],
+                "difference": r["difference"],
+                "ci_low": r["ci_low"],
+                "ci_high": r["ci_high"],
+                "relative_difference": r["relative_difference"],
+                "share_better": r["share_better"],
+                "n": n,
+                "margin": margin,
+                "verdict": equivalence_verdict(r["ci_low"], r["ci_high"], n, margin),
+                "replications_to_settle": replications_to_settle(
+                    n, r["difference"], r["ci_low"], r["ci_high"], margin
+                ),
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(LEADER_COLUMNS))
+    return table.sort_values("policy_mean", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def is_settled(verdicts: Iterable[str]) -> bool:
+    """Whether every verdict is final: each a winner, a loser or practically equivalent."""
+    return all(v in {"better", "worse", "equivalent"} for v in verdicts)

@@ -7,7 +7,9 @@ A control is either one of the named shortcuts below or a dotted scenario path w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from simulation.errors import UserError
 from simulation.scenario.loading import DEFAULT_SCENARIO, apply_overrides, load_scenario
@@ -60,12 +62,27 @@ def configure(
 
 
 def with_controls(scenario: Scenario, policy: str, controls: Mapping[str, Any]) -> Scenario:
-    """Return ``scenario`` with the controls applied to the market and to ``policy``."""
+    """Return ``scenario`` with the controls applied to the market and to ``policy``.
+
+    Every value is checked as a file's would be, with the same one-line errors: those that
+    name a scenario field by the schema itself, the others (``loyalty``,
+    ``retention_share``) by the type the schema gives such a field. Nothing is coerced
+    silently: ``customers=2.9`` and ``word_of_mouth="maybe"`` are refused.
+
+    Raises:
+        UserError: an unknown control, or a value the schema refuses.
+    """
     if not controls:
         return scenario
     controls = dict(controls)
+    for key, kind in _CHECKED.items():
+        if key in controls:
+            controls[key] = _checked(key, controls[key], kind)
     if "customers" in controls:
-        scenario = resize_market(scenario, int(controls.pop("customers")))
+        # Through the schema first, so that 2.9 or "many" is refused rather than truncated.
+        given = {"market.customers": controls.pop("customers")}
+        checked = apply_overrides(scenario, given, source="keyword customers")
+        scenario = resize_market(scenario, checked.market.customers)
     base = f"policies.{policy}"
     paths: dict[str, Any] = {}
     for key, value in controls.items():
@@ -85,7 +102,7 @@ def with_controls(scenario: Scenario, policy: str, controls: Mapping[str, Any]) 
             allowed = ", ".join(SHORTCUTS)
             raise UserError(f"control {key!r}: unknown; allowed: {allowed}, or a__dotted__path")
     if "word_of_mouth" in controls:
-        paths["market.responses.word_of_mouth.enabled"] = bool(controls["word_of_mouth"])
+        paths["market.responses.word_of_mouth.enabled"] = controls["word_of_mouth"]
     if paths:
         scenario = apply_overrides(scenario, paths, source="controls")
     if "loyalty" in controls:
@@ -96,6 +113,40 @@ def with_controls(scenario: Scenario, policy: str, controls: Mapping[str, Any]) 
     if "retention_share" in controls:
         scenario = with_retention_share(scenario, policy, float(controls["retention_share"]))
     return scenario
+
+
+_CHECKED: dict[str, Any] = {
+    "loyalty": bool,
+    "retention_share": Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)],
+}
+
+
+def _checked(key: str, value: Any, kind: Any) -> Any:
+    """``value`` validated as ``kind`` (pydantic's rules, as for a file's field)."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise UserError(f"keyword {key}: {value!r} is not allowed: {problem}") from None
+
+
+def run_settings(
+    scenario: Scenario, replications: int | None, seed: int | None, source: str
+) -> Scenario:
+    """``scenario`` with another number of replications or master seed, checked by the schema.
+
+    The same ranges as a file's ``replications:`` and ``seed:``, so a run's written
+    ``scenario.yaml`` always loads again and reproduces it.
+
+    Raises:
+        ScenarioError: a value the schema refuses (``replications=0``, a seed of 2**64).
+    """
+    changes = {
+        key: value
+        for key, value in (("replications", replications), ("seed", seed))
+        if value is not None
+    }
+    return apply_overrides(scenario, changes, source=source) if changes else scenario
 
 
 def resize_market(scenario: Scenario, customers: int) -> Scenario:

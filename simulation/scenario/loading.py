@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +12,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from simulation.errors import ScenarioError
+from simulation.inputs import check_expanded_size, read_input_text
+from simulation.limits import MAX_EXTENDS_DEPTH
+from simulation.scenario.extending import (
+    REPLACE_TAG,
+    construct_replace,
+    merge_derived,
+    plain,
+    structure_changes,
+)
 from simulation.scenario.schema import Scenario
 
 
@@ -50,6 +60,8 @@ def resolve_path(name: str | Path) -> Path:
     path = Path(name)
     if path.is_file():
         return path
+    if path.exists():  # a folder, FIFO or device: refused before anything opens it
+        read_input_text(path)
     for candidate in (BUNDLED_DIR / f"{name}", BUNDLED_DIR / f"{name}.yaml"):
         if candidate.is_file():
             return candidate
@@ -87,18 +99,21 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+UniqueKeyLoader.add_constructor(REPLACE_TAG, construct_replace)
+
+
+def read_yaml(path: Path, *, keep_replace: bool = False) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping.
+
+    Args:
+        path: the file.
+        keep_replace: keep the ``!replace`` markers for :func:`merge_derived` (by default a
+            marked value is read as the plain value: with nothing to merge into, it is one).
 
     Raises:
         ScenarioError: missing file, bad YAML, or not a mapping.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    text = read_input_text(path)  # a regular file of bounded size: never a FIFO or device
     try:
         data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: plain data only
     except yaml.YAMLError as exc:
@@ -108,17 +123,19 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: not valid YAML{where}: {problem}") from None
     if data is None:
         data = {}
+    check_expanded_size(data, str(path))  # before anything copies or validates the aliases
     if not isinstance(data, dict):
         raise ScenarioError(
             f"{path}: the file holds a {type(data).__name__}, a mapping of settings is required"
         )
-    return data
+    return data if keep_replace else plain(data)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``override`` into a copy of ``base``: mappings merge, other values replace.
 
-    A ``null`` in the override removes the key (so a variant can drop a policy).
+    A ``null`` in the override removes the key. Lists replace: this knows no schema, so
+    scenario files are merged by :func:`merge_derived`, which merges named lists by name.
     """
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
@@ -132,25 +149,74 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def load_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a scenario file and everything it ``extends:``, merged, but not validated."""
+    """Read a scenario file and everything it ``extends:``, merged, but not validated.
+
+    A derived file merges into its parent by the rules of :mod:`simulation.scenario.extending`
+    (firms and policies by name; ``!replace`` to replace a list or block whole).
+    """
     file = resolve_path(path).resolve()
+    if len(_chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError(
+            f"{_chain[0]}: extends: a chain of more than {MAX_EXTENDS_DEPTH} files is not "
+            "allowed; extend a scenario that holds more of the settings itself"
+        )
     if file in _chain:
         loop = " -> ".join(str(p) for p in (*_chain, file))
         raise ScenarioError(f"{_chain[-1]}: extends: loop {loop}; a scenario cannot extend itself")
-    data = read_yaml(file)
-    parent = data.pop("extends", None)
+    data = read_yaml(file, keep_replace=True)
+    parent = _parent_file(file, data.pop("extends", None))
     if parent is None:
-        return data
+        return plain(data)
+    base = load_raw(parent, (*_chain, file))
+    base.pop("name", None)  # a variant is named after its own file unless it says otherwise
+    return merge_derived(base, data, str(file))
+
+
+def parent_file(path: str | Path) -> Path | None:
+    """The file a scenario ``extends:``, or ``None`` when it starts from the defaults.
+
+    Raises:
+        ScenarioError: the file cannot be read, or its parent does not exist.
+    """
+    file = resolve_path(path).resolve()
+    return _parent_file(file, read_yaml(file).get("extends"))
+
+
+def _parent_file(file: Path, parent: Any) -> Path | None:
+    if parent is None:
+        return None
     if not isinstance(parent, str):
         raise ScenarioError(f"{file}: extends: {parent!r} is not allowed; give a file name")
     local = file.parent / parent
     try:
-        parent_file = local if local.is_file() else resolve_path(parent)
+        return local if local.is_file() else resolve_path(parent)
     except ScenarioError:
         raise ScenarioError(f"{file}: extends: {parent!r}: no such scenario file") from None
-    base = load_raw(parent_file, (*_chain, file))
-    base.pop("name", None)  # a variant is named after its own file unless it says otherwise
-    return deep_merge(base, data)
+
+
+def structure_note(path: str | Path) -> str | None:
+    """One line saying how a derived scenario's structure differs from its parent's.
+
+    Returns:
+        ``None`` when the file extends nothing, keeps its parent's firms (in their order)
+        and policies, or extends a file that is not a complete scenario on its own;
+        otherwise for example ``changes the structure of acquisition_vs_retention.yaml:
+        firms removed: Rival B``.
+
+    Raises:
+        ScenarioError: the file itself cannot be loaded.
+    """
+    derived = load_scenario(path)
+    parent = parent_file(path)
+    try:
+        inherited = load_scenario(parent) if parent is not None else None
+    except ScenarioError:
+        return None  # a partial file made to be extended: no structure of its own
+    changes = structure_changes(inherited, derived) if inherited is not None else []
+    if not changes:
+        return None
+    assert parent is not None
+    return f"changes the structure of {parent.name}: {'; '.join(changes)}"
 
 
 def format_validation_error(
@@ -211,8 +277,13 @@ def _is_noise(part: Any) -> bool:
     )
 
 
+_REPR = reprlib.Repr()  # attributes, not keywords: Python 3.11's Repr takes none
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist = 3, 8, 8
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 70
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded work, however large the value
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -5,15 +5,18 @@ market responds to each lever) from the *policies* (what the focal firm chooses:
 its split over the levers). Every model here rejects unknown keys, so a typo is an error, not
 a silently ignored setting.
 
-Time unit: one month. Every ``*_rate`` is a rate per month, turned into a per-period
-probability with ``1 - exp(-rate * dt)`` where ``dt = market.period_months``.
+Units: every rate is per month, every budget and running cost is money per month, every amount
+of a purchase is per transaction; :mod:`simulation.market.parameters` turns them into per-period
+values in one place (a rate into a per-period probability with ``1 - exp(-rate * dt)`` where
+``dt = market.period_months``), so that results do not depend on the period length. A field's
+unit is in its ``unit`` metadata (``docs/scenario-reference.md``).
 """
 
 from __future__ import annotations
 
 import math
 from types import UnionType
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -21,6 +24,12 @@ from pydantic_core import PydanticCustomError
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Positive = Annotated[float, Field(gt=0.0)]
+
+
+def unit(name: str, source: str | None = None) -> dict[str, str]:
+    """Field metadata naming a value's unit (and its published source): ``json_schema_extra``."""
+    return {"unit": name} if source is None else {"unit": name, "source": source}
+
 
 CHANNELS = ("email", "phone", "social", "visit")
 STAGES = ("discovery", "evaluation", "purchase", "experience", "bonding", "advocacy", "lapsed")
@@ -38,34 +47,6 @@ class Strict(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
-    # Settings that were constants of the model before they were fields: a JSON dump (a
-    # resolved scenario file, a scenario's digest) leaves them out while they hold their
-    # defaults, so files and digests written before they existed stay valid.
-    _later_settings: ClassVar[tuple[str, ...]] = ()
-
-    def model_dump(self, *, mode: str = "python", exclude: Any = None, **kwargs: Any) -> Any:
-        """As pydantic's; in JSON mode, later settings holding their defaults are left out."""
-        if mode == "json" and exclude is None:
-            exclude = self._later_settings_at_default() or None
-        return super().model_dump(mode=mode, exclude=exclude, **kwargs)
-
-    def model_dump_json(self, *, exclude: Any = None, **kwargs: Any) -> str:
-        """As pydantic's; later settings holding their defaults are left out."""
-        if exclude is None:
-            exclude = self._later_settings_at_default() or None
-        return super().model_dump_json(exclude=exclude, **kwargs)
-
-    def _later_settings_at_default(self) -> dict[str, Any]:
-        """Where later settings hold their defaults, as a nested ``exclude`` for pydantic."""
-        fields = type(self).model_fields
-        found: dict[str, Any] = {}
-        for name in fields:
-            value = getattr(self, name)
-            if name in self._later_settings and value == fields[name].default:
-                found[name] = True
-            elif isinstance(value, Strict) and (inner := value._later_settings_at_default()):
-                found[name] = inner
-        return found
 
     @model_validator(mode="before")
     @classmethod
@@ -162,29 +143,38 @@ class LogNormal(Strict):
 
 
 class Gamma(Strict):
-    """Gamma given by its mean and sd."""
+    """Gamma given by its mean and sd, or by its shape and rate (as customer-base models are).
+
+    ``shape: r, rate: alpha`` is the heterogeneity law of the Pareto/NBD and BG/NBD purchase
+    rates (Schmittlein, Morrison & Colombo 1987; Fader, Hardie & Lee 2005): mean ``r / alpha``.
+    """
 
     dist: Literal["gamma"]
-    mean: Positive
-    sd: Positive
+    mean: Positive | None = None
+    sd: Positive | None = None
+    shape: Positive | None = None
+    rate: Positive | None = None
+
+    @model_validator(mode="after")
+    def _one_parameterisation(self) -> Gamma:
+        moments = self.mean is not None and self.sd is not None
+        natural = self.shape is not None and self.rate is not None
+        given = [k for k in ("mean", "sd", "shape", "rate") if getattr(self, k) is not None]
+        if moments == natural or len(given) != 2:
+            raise ValueError(f"give mean and sd, or shape and rate (got {', '.join(given)})")
+        return self
+
+    def shape_and_scale(self) -> tuple[float, float]:
+        """The law as numpy's ``gamma(shape, scale)`` takes it."""
+        if self.shape is not None and self.rate is not None:
+            return self.shape, 1.0 / self.rate
+        assert self.mean is not None and self.sd is not None
+        return (self.mean / self.sd) ** 2, self.sd**2 / self.mean
 
 
 Distribution = Annotated[
     Constant | Uniform | Normal | Beta | LogNormal | Gamma, Field(discriminator="dist")
 ]
-
-
-class IntegerRange(Strict):
-    """Whole numbers from ``low`` to ``high``, both included, equally likely."""
-
-    low: Annotated[int, Field(ge=1)]
-    high: Annotated[int, Field(ge=1, le=10_000)]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> IntegerRange:
-        if self.high < self.low:
-            raise ValueError(f"high ({self.high}) must be at least low ({self.low})")
-        return self
 
 
 # --------------------------------------------------------------------------- customers
@@ -204,10 +194,78 @@ class ChannelMix(Strict):
         return self
 
 
+class GammaGamma(Strict):
+    """Spend per transaction by the Gamma-Gamma model (Fader, Hardie & Lee 2005b).
+
+    Each transaction's units are ``Gamma(p, nu)`` around the customer's mean ``p / nu``; ``nu``
+    varies across customers as ``Gamma(q, gamma)`` (shape, rate), so the customers' mean spend
+    follows an inverse-gamma-like law. Independent of the purchase and drop-out processes.
+    """
+
+    p: Positive = Field(6.25, description="shape of the spread of a customer's transactions")
+    q: Annotated[float, Field(gt=1.0)] = Field(
+        3.74, description="shape of the customers' heterogeneity (above 1 for a finite mean)"
+    )
+    gamma: Positive = Field(
+        15.44, description="rate of the customers' heterogeneity", json_schema_extra=unit("units")
+    )
+
+    @property
+    def mean_units(self) -> float:
+        """Mean units per transaction over customers: ``p * gamma / (q - 1)``."""
+        return self.p * self.gamma / (self.q - 1)
+
+
+class PurchaseProcess(Strict):
+    """How often customers buy and how much (the customer-base models' purchase process).
+
+    ``poisson``: while with a firm, a customer makes transactions at its own rate (a
+    ``transaction_rate`` drawn per customer; gamma heterogeneity makes it the Pareto/NBD and
+    BG/NBD purchase process, Schmittlein, Morrison & Colombo 1987), times the multipliers of
+    satisfaction, loyalty, personalisation and price; a new customer's first purchase comes on
+    top. ``bernoulli``: at most one transaction a period, with ``probability`` per period (the
+    engine's earlier behaviour; its results depend on the period length).
+    """
+
+    process: Literal["poisson", "bernoulli"] = "poisson"
+    transaction_rate: Distribution = Field(
+        Gamma(dist="gamma", mean=1.0, sd=0.6),
+        description="each customer's transaction rate while with a firm",
+        json_schema_extra=unit("transactions per month"),
+    )
+    probability: Probability = Field(
+        0.90,
+        description="bernoulli process: chance a customer buys in a period",
+        json_schema_extra=unit("per period"),
+    )
+    spend: GammaGamma | None = Field(
+        None, description="Gamma-Gamma spend per transaction (replaces customer.units)"
+    )
+
+
+class Dropout(Strict):
+    """When a customer stops buying from its firm (drop-out), before marketing acts on it.
+
+    ``hazard``: a continuous hazard per customer, ``customer.base_churn_rate`` (gamma
+    heterogeneity: the Pareto/NBD). ``sbg``: a probability per month per customer,
+    ``probability`` (beta heterogeneity: the shifted-beta-geometric, Fader & Hardie 2007).
+    ``bgnbd``: a chance to drop out after each repeat transaction, ``probability`` (beta
+    heterogeneity: the BG/NBD, Fader, Hardie & Lee 2005). Satisfaction, trust, price, switching
+    costs, referral and the firm's own multiplier multiply the hazard; for ``bgnbd`` a multiplier
+    ``m`` turns a chance ``p`` into ``1 - (1 - p)^m``.
+    """
+
+    law: Literal["hazard", "sbg", "bgnbd"] = "hazard"
+    probability: Distribution = Field(
+        Beta(dist="beta", mean=0.025, sd=0.02),
+        description="sbg: each customer's drop-out probability per month; bgnbd: per repeat "
+        "transaction",
+        json_schema_extra=unit("per month (sbg) or per transaction (bgnbd)"),
+    )
+
+
 class CustomerTraits(Strict):
     """Distributions of customer attributes (one draw per customer at the start)."""
-
-    _later_settings = ("initial_tenure_periods",)
 
     # ACSI scores cluster around 70-80 of 100 (ACSI national index).
     satisfaction: Distribution = Beta(dist="beta", mean=0.72, sd=0.12)
@@ -220,39 +278,57 @@ class CustomerTraits(Strict):
     expectation: Distribution = Beta(dist="beta", mean=0.65, sd=0.10)
     # Ideal number of contacts per month (Godfrey, Seiders & Voss, JM 2011: inverted U).
     contact_tolerance: Distribution = Gamma(dist="gamma", mean=2.0, sd=1.0)
-    # Units bought per month; revenue = units x price.
-    units: Distribution = LogNormal(dist="lognormal", mean=1.0, sd=0.5)
-    # Baseline churn rate per month; heterogeneous, so cohorts retain better with age by
-    # selection alone (Fader & Hardie 2007). 1-2% contract telecom, 3-7% SMB software.
-    base_churn_rate: Distribution = Beta(dist="beta", mean=0.025, sd=0.02)
+    units: Distribution = Field(
+        LogNormal(dist="lognormal", mean=1.0, sd=0.5),
+        description="units a customer buys per transaction (its own mean, fixed for life); "
+        "revenue of a transaction = units x price. Ignored when purchase.spend is given",
+        json_schema_extra=unit("units per transaction"),
+    )
+    base_churn_rate: Distribution = Field(
+        Gamma(dist="gamma", mean=0.025, sd=0.02),
+        description="each customer's baseline drop-out hazard when dropout.law is 'hazard' "
+        "(a gamma law makes it the Pareto/NBD's); cohorts retain better with age by selection "
+        "alone (Fader & Hardie 2007). 1-2% a month in contract telecom, 3-7% in small-business "
+        "software",
+        json_schema_extra=unit("per month"),
+    )
     # Share of customers who want a distant, transactional relationship (Turkish article
     # "İlişkisel Pazarlamanın Amacı Nedir?", What is the aim of relationship marketing?).
     transactional_share: Probability = 0.30
     channels: ChannelMix = ChannelMix()
-    initial_tenure_periods: IntegerRange = Field(
-        IntegerRange(low=1, high=36),
-        description="periods the firms' customers at the start have already been with them, drawn "
-        "uniformly (months at the default period length): a modelling choice, a mature market "
-        "whose tenures spread over three years; tenure matters because a cohort's retention "
-        "rises with age by selection alone (Fader & Hardie 2007)",
+    initial_tenure: Distribution = Field(
+        Uniform(dist="uniform", low=1.0, high=37.0),
+        description="months the firms' customers at the start have already been with them "
+        "(whole periods, rounded down): a mature market whose tenures spread over three years "
+        "by default; constant 0 starts the firms with one fresh cohort. Tenure matters because "
+        "a cohort's retention rises with age by selection alone (Fader & Hardie 2007)",
+        json_schema_extra=unit("months"),
     )
+    purchase: PurchaseProcess = PurchaseProcess()
+    dropout: Dropout = Dropout()
 
 
 class Behaviour(Strict):
     """How customers react: satisfaction, relationship strength, churn and referrals."""
 
-    _later_settings = ("new_customer_strength", "initial_strength")
-
     satisfaction_at_par: Probability = Field(
         0.70, description="satisfaction of a customer whose experience meets expectation"
     )
-    learning_weight: Probability = Field(0.30, description="weight of this period's experience")
-    quality_noise: NonNegative = Field(0.08, description="sd of experienced quality")
+    learning_weight: Probability = Field(
+        0.30,
+        description="weight of a month's experience in satisfaction (and of each event's lift)",
+        json_schema_extra=unit("per month"),
+    )
+    quality_noise: NonNegative = Field(
+        0.08, description="sd of the quality experienced over one month"
+    )
     failure_penalty: NonNegative = Field(0.35, description="quality lost in a service failure")
     forgiveness: Probability = Field(
         0.60, description="share of a failure's penalty a fully committed customer forgives"
     )
-    strength_gain: Probability = Field(0.04, description="monthly gain of trust when satisfied")
+    strength_gain: Probability = Field(
+        0.04, description="gain of trust when satisfied", json_schema_extra=unit("per month")
+    )
     new_customer_strength: Probability = Field(
         0.10,
         description="relationship strength of a customer won during the run: trust is built by "
@@ -289,15 +365,27 @@ class Behaviour(Strict):
         0.03, description="satisfaction lost per contact in an unwanted channel"
     )
     expectation_adaptation: Probability = Field(
-        0.10, description="pull of expectation towards the quality experienced"
+        0.10,
+        description="pull of expectation towards the quality experienced",
+        json_schema_extra=unit("per month"),
     )
     switch_share: Probability = Field(
         0.60, description="share of churners who go to a rival (the rest leave the market)"
     )
     reentry_rate: NonNegative = Field(
-        0.02, description="monthly rate at which lapsed customers come back into the market"
+        0.02,
+        description="rate at which lapsed customers come back into the market",
+        json_schema_extra=unit("per month"),
     )
-    purchase_probability: Probability = Field(0.90, description="chance an active customer buys")
+    purchase_satisfaction_weight: NonNegative = Field(
+        1.0, description="transaction rate x exp(weight x (satisfaction - at_par))"
+    )
+    price_demand_weight: NonNegative = Field(
+        0.5,
+        description="transaction rate x (price / reference price)^(-weight x price sensitivity): "
+        "the share of the price elasticity that acts on how much a customer buys (the rest "
+        "acts through switching); mean elasticity about 2.6 (Bijmolt, van Heerde & Pieters 2005)",
+    )
     match_sd: NonNegative = Field(
         0.12, description="sd of each customer's lasting fit with each firm (satisfaction units)"
     )
@@ -316,8 +404,6 @@ class TenureEffect(Strict):
 
 class TenureEffects(Strict):
     """Effects of relationship length, each its own switch (Reinartz & Kumar, HBR 2002)."""
-
-    _later_settings = ("price_sensitivity_floor",)
 
     price_sensitivity: TenureEffect = Field(
         TenureEffect(size=0.15),
@@ -396,9 +482,12 @@ class WordOfMouth(Strict):
 class Contact(Strict):
     """A budget-funded lever: its cost per treated customer and its effects."""
 
-    unit_cost: Positive
+    unit_cost: Positive = Field(json_schema_extra=unit("per contact"))
     satisfaction: NonNegative = 0.0
     strength: NonNegative = 0.0
+    purchase_boost: NonNegative = Field(
+        0.0, description="relative rise of a contacted customer's transaction rate that period"
+    )
 
 
 class ComplaintHandling(Strict):
@@ -415,7 +504,16 @@ class ComplaintHandling(Strict):
 class LoyaltyResponse(Strict):
     """Loyalty programme running cost and effects."""
 
-    unit_cost: Positive = Field(0.50, description="running cost per covered member per month")
+    unit_cost: Positive = Field(
+        0.50,
+        description="running cost per covered member",
+        json_schema_extra=unit("per member-month"),
+    )
+    purchase_boost: NonNegative = Field(
+        0.05,
+        description="relative rise of a member's transaction rate; small once self-selection "
+        "is accounted for (Leenheer et al. 2007)",
+    )
     # Leenheer et al. (IJRM 2007): small once self-selection is accounted for.
     switching_cost: NonNegative = Field(
         0.50, description="churn rate x exp(-switching_cost x progress to next reward)"
@@ -463,7 +561,9 @@ class Responses(Strict):
     thank_you: Contact = Contact(unit_cost=0.10, satisfaction=0.02, strength=0.02)
     complaint_handling: ComplaintHandling = ComplaintHandling()
     loyalty: LoyaltyResponse = LoyaltyResponse()
-    personalisation: Contact = Contact(unit_cost=1.50, satisfaction=0.04, strength=0.03)
+    personalisation: Contact = Contact(
+        unit_cost=1.50, satisfaction=0.04, strength=0.03, purchase_boost=0.05
+    )
     cross_sell: CrossSell = CrossSell()
     referral_programme: ReferralProgrammeResponse = ReferralProgrammeResponse()
     win_back: WinBackResponse = WinBackResponse()
@@ -526,7 +626,14 @@ class Policy(Strict):
 
     description: str = ""
     level: Literal["basic", "reactive", "accountable", "proactive", "partnership"] | None = None
-    budget: NonNegative = Field(30000.0, description="marketing budget per period")
+    budget: NonNegative = Field(
+        30000.0, description="marketing budget", json_schema_extra=unit("money per month")
+    )
+    churn_multiplier: NonNegative = Field(
+        1.0,
+        description="the policy's factor on the focal firm's drop-out hazard, on top of the "
+        "firm's own (e.g. 0.9 for a service guarantee)",
+    )
     allocation: Allocation | None = None
     first_purchase_discount: Probability = 0.0
     win_back_discount: Probability = 0.10
@@ -579,11 +686,22 @@ class FirmSpec(Strict):
     """
 
     name: Annotated[str, Field(min_length=1)]
-    price: NonNegative = Field(50.0, description="price per unit")
-    unit_cost: NonNegative = Field(20.0, description="cost per unit sold")
+    price: NonNegative = Field(50.0, description="price", json_schema_extra=unit("per unit"))
+    unit_cost: NonNegative = Field(
+        20.0, description="cost of a unit sold", json_schema_extra=unit("per unit")
+    )
     quality: Probability = 0.70
-    cost_to_serve: NonNegative = Field(4.0, description="cost per customer per month")
-    failure_rate: NonNegative = Field(0.05, description="service failures per customer-month")
+    cost_to_serve: NonNegative = Field(
+        4.0, description="cost of serving a customer", json_schema_extra=unit("per customer-month")
+    )
+    failure_rate: NonNegative = Field(
+        0.05, description="service failures", json_schema_extra=unit("per customer-month")
+    )
+    churn_multiplier: NonNegative = Field(
+        1.0,
+        description="the firm's own factor on its customers' drop-out hazard (service, "
+        "contracts): 0.8 cuts its defections by a fifth",
+    )
     initial_share: Probability = Field(0.33, description="share of the initial customers")
     strategy: Policy = Policy(level="reactive", budget=20000.0)
 

@@ -43,10 +43,21 @@ MEAN_TOLERANCE_SE = 4.0
 SPREAD_RATIO = 2.0
 
 
+# The core rules the reference implements: at most one purchase a period, with no effect of
+# satisfaction, programmes or price on how much customers buy.
+CORE_RULES = {
+    "market.customer.purchase.process": "bernoulli",
+    "market.behaviour.purchase_satisfaction_weight": 0.0,
+    "market.behaviour.price_demand_weight": 0.0,
+    "market.responses.loyalty.purchase_boost": 0.0,
+    "market.responses.personalisation.purchase_boost": 0.0,
+}
+
+
 @pytest.fixture(scope="module")
 def scenario():
     base = resize_market(load_scenario("acquisition_vs_retention"), CUSTOMERS)
-    return apply_overrides(base, {"market.periods": PERIODS})
+    return apply_overrides(base, {"market.periods": PERIODS, **CORE_RULES})
 
 
 def focal_statistics(books: pd.DataFrame) -> dict[str, float]:

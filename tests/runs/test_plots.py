@@ -310,7 +310,8 @@ def test_timeseries_plots_are_readable(plot, timeseries: pd.DataFrame) -> None:
 def test_timeseries_plots_work_with_one_replication(plot, single_run: pd.DataFrame) -> None:
     fig = plot(single_run)
     if plot is not plots.plot_lifecycle and plot is not plots.plot_acquisition_channels:
-        legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + fig.legends
+        legend = [t.get_text() for lg in legends for t in lg.texts]
         assert any("1 replication" in t for t in legend)
     check_readable(fig)
 
@@ -332,22 +333,29 @@ def test_acquisition_channels_stack_to_the_mean_total(timeseries: pd.DataFrame) 
 
 
 # --------------------------------------------------------------------------- lifecycle
-def test_lifecycle_defaults_to_first_policy_and_stacks_every_stage(
+def test_lifecycle_shows_every_policy_and_stacks_every_stage(
     timeseries: pd.DataFrame,
 ) -> None:
     fig = plots.plot_lifecycle(timeseries)
-    ax = fig.axes[0]
-    assert POLICIES[0] in ax.get_title()
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [ax.get_title() for ax in fig.axes] == list(POLICIES)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert len(legend) == len(STAGES)
     for stage in STAGES:
         assert any(text.startswith(stage) for text in legend)
+    # The figure says what it counts and why it starts with a fall.
+    assert any("fall in the first months" in t.get_text() for t in fig.texts)
+    # Each panel's stack adds up to the people in the firm's view, mean over replications.
+    focal = timeseries[timeseries["focal"]]
+    columns = [c for c in focal.columns if c.startswith("stage_")]
+    first = focal[focal["policy"] == POLICIES[0]].groupby("period")[columns].mean().sum(axis=1)
+    top = fig.axes[0].collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert top == pytest.approx(first.max())
     check_readable(fig)
 
 
 def test_lifecycle_for_a_named_policy(timeseries: pd.DataFrame) -> None:
     fig = plots.plot_lifecycle(timeseries, policy="balanced")
-    assert "balanced" in fig.axes[0].get_title()
+    assert [ax.get_title() for ax in fig.axes] == ["balanced"]
     check_readable(fig)
     with pytest.raises(ValueError, match="nope"):
         plots.plot_lifecycle(timeseries, policy="nope")
@@ -480,7 +488,7 @@ def test_break_even_heat_map_draws_and_labels_the_zero_line() -> None:
     )
     ax = fig.axes[0]
     assert ax.get_title().startswith("Retention-focused")
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("retention-focused wins above/right of this line" in t for t in legend)
     colorbar_axes = [a for a in fig.axes if hasattr(a, "_colorbar")]
     assert colorbar_axes
@@ -493,8 +501,41 @@ def test_break_even_heat_map_draws_and_labels_the_zero_line() -> None:
 def test_break_even_without_a_crossing_says_so() -> None:
     grid = pd.DataFrame({"x": [1, 2, 1, 2], "y": [1, 1, 2, 2], "v": [1.0, 2.0, 3.0, 4.0]})
     fig = plots.plot_break_even(grid, "x", "y", "v", title="Always positive")
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("no break-even" in t and "everywhere" in t for t in legend)
+    check_readable(fig)
+
+
+def test_break_even_marks_uncertain_points_the_default_and_the_frontier_band() -> None:
+    # Difference x - 2 with a half-width of 0.6: the interval includes 0 at x = 2 only, and
+    # its ends cross 0 at x = 1.4 and 2.6 (dashed lines).
+    grid = pd.DataFrame(
+        [{"x": x, "y": y, "v": x - 2.0} for x in (1.0, 2.0, 3.0) for y in (0.01, 0.02, 0.03)]
+    )
+    grid["low"], grid["high"] = grid["v"] - 0.6, grid["v"] + 0.6
+    fig = plots.plot_break_even(
+        grid,
+        "x",
+        "y",
+        "v",
+        title="t",
+        low="low",
+        high="high",
+        default=(2.0, 0.02),
+        xlabel="advertising reach ceiling, share of prospects per month",
+        ylabel="base churn, % per month",
+        y_percent=True,
+    )
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any("CI includes 0" in t for t in legend)
+    assert "default market" in legend
+    unsure = next(line for line in ax.get_lines() if line.get_marker() == "o")
+    assert sorted(unsure.get_xdata()) == [2.0, 2.0, 2.0]
+    star = next(line for line in ax.get_lines() if line.get_marker() == "*")
+    assert (star.get_xdata()[0], star.get_ydata()[0]) == (2.0, 0.02)
+    assert len(ax.collections) >= 4  # mesh, break-even line, two interval ends
+    assert ax.yaxis.get_major_formatter()(0.02, 0) == "2%"
     check_readable(fig)
 
 

@@ -45,6 +45,7 @@ def make_summary(
 
 
 def report_for(summary: pd.DataFrame, replications: int = 20, **kwargs) -> str:
+    extra = {k: kwargs.pop(k) for k in ("equivalence_margin", "timeseries") if k in kwargs}
     return render_report(
         "acquisition_vs_retention",
         "Same budget, two ways to spend it.",
@@ -54,6 +55,7 @@ def report_for(summary: pd.DataFrame, replications: int = 20, **kwargs) -> str:
         baseline=kwargs.pop("baseline", BASELINE),
         wall_seconds=kwargs.pop("wall_seconds", 83.2),
         replications=replications,
+        **extra,
     )
 
 
@@ -63,14 +65,17 @@ def top_of(report: str) -> str:
 
 
 def test_clear_winner_is_named_with_its_margin_and_certainty() -> None:
+    # +15,000 on an NPV of 100,000 with paired noise sd 2,000 x sqrt(2) over 20 replications:
+    # the interval's half-width is about 1,300, far beyond the 1% margin (1,000).
     summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0})
     report = report_for(summary)
     top = top_of(report)
     assert report.startswith("# acquisition_vs_retention")
     assert "**`retention-focused` wins on NPV**" in top
     assert "`acquisition-heavy` (baseline, runner-up)" in top
-    assert "not distinguishable" not in report
-    assert "excludes 0" in top
+    assert "not yet distinguishable" not in report
+    assert "clears the margin" in top
+    assert "every verdict is settled" in top
     assert "20 of 20 (100%)" in top
     # Human numbers: thousands separators and a signed difference.
     diff = compare_policies(summary).set_index("outcome").loc["npv", "difference"]
@@ -78,17 +83,36 @@ def test_clear_winner_is_named_with_its_margin_and_certainty() -> None:
     assert len(top.splitlines()) <= 20
 
 
-def test_overlapping_policies_are_not_distinguishable() -> None:
-    summary = make_summary({BASELINE: 0.0, "retention-focused": 300.0}, noise=4000.0)
-    report = report_for(summary)
-    top = top_of(report)
-    assert "not distinguishable at this number of replications" in top
-    assert "more replications" in top
-    assert "**no**" in top
+def test_a_difference_inside_the_margin_is_a_tie_not_a_win() -> None:
+    # +300 on 100,000 with paired noise sd 200 x sqrt(2): the interval (half-width about 130
+    # at 20 replications) lies inside the 1% margin of about 1,000.
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 300.0}, noise=200.0)
+    top = top_of(report_for(summary))
+    assert "practically equivalent on NPV" in top
+    assert "wins on NPV" not in top
+
+
+def test_an_interval_across_the_margin_is_not_yet_distinguishable() -> None:
+    # +1,000 (the margin itself) with paired noise sd 4,000 x sqrt(2): the interval
+    # (half-width about 2,600) crosses the margin's edge.
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 1_000.0}, noise=4000.0)
+    top = top_of(report_for(summary))
+    assert "No winner yet" in top
+    assert "not yet distinguishable" in top
+    assert "--until-decided" in top
+    assert "wins on NPV" not in top
+
+
+def test_the_margin_is_a_setting() -> None:
+    # +15,000 clears a 1% margin but lies inside a 20% one (20,000).
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0})
+    wide = top_of(report_for(summary, equivalence_margin=0.2))
+    assert "wins on NPV" not in wide
+    assert "20% of NPV" in wide
 
 
 def test_winner_against_baseline_and_runner_up() -> None:
-    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0, "balanced": 14_500.0})
+    summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0, "balanced": 5_000.0})
     top = top_of(report_for(summary))
     winner_line = next(line for line in top.splitlines() if "wins on NPV" in line)
     assert "retention-focused" in winner_line
@@ -106,12 +130,15 @@ def test_baseline_that_stays_best() -> None:
     assert f"**`{BASELINE}` wins on NPV** (the baseline stays best)" in top
 
 
-def test_single_replication_is_not_distinguishable() -> None:
+def test_single_replication_has_no_interval_and_no_verdict() -> None:
     summary = make_summary({BASELINE: 0.0, "retention-focused": 15_000.0}, replications=1)
-    top = top_of(report_for(summary, replications=1))
-    assert "**`retention-focused` wins on NPV**" in top
-    assert "not distinguishable at this number of replications" in top
+    report = report_for(summary, replications=1)
+    top = top_of(report)
+    assert "one replication has no interval" in top
+    assert "wins on NPV" not in top
     assert "1 paired replication each" in top
+    assert "95% CI" not in top.split("## The answer")[1].split("|")[0]
+    assert "One replication: values without intervals" in report
 
 
 def test_single_policy_has_nothing_to_compare() -> None:
@@ -130,7 +157,7 @@ def test_tables_how_to_read_and_images() -> None:
     for label in ("NPV (discounted profit)", "final market share", "customer equity", "referrals"):
         assert re.search(rf"^\| {re.escape(label)} +\|", report, re.MULTILINE), label
     assert "±" in report
-    assert "`retention-focused` (winner)" in report
+    assert "`retention-focused` (highest NPV)" in report
     assert "## Each policy against the baseline `acquisition-heavy`" in report
     assert "mean_churn_rate (lower is better)" in report
     assert "paired" in report and "next period" in report

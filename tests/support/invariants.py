@@ -16,7 +16,12 @@ from simulation.runs.runner import firm_timeseries, release, summarise_run
 # Fields that are NaN by design when their divisor is zero (docs/outputs.md); the per-customer
 # means are NaN exactly when the firm has no customers.
 PER_CUSTOMER_MEANS = {"mean_satisfaction", "net_promoter_score"}
-DOCUMENTED_NAN = {"cost_per_acquired", "cost_per_retained", *PER_CUSTOMER_MEANS}
+DOCUMENTED_NAN = {
+    "cost_per_acquired",
+    "cost_per_retained",
+    "cost_per_acquired_by_marketing",
+    *PER_CUSTOMER_MEANS,
+}
 ACQUISITION_PARTS = ("cost_advertising", "cost_discount", "cost_referral", "cost_win_back")
 RETENTION_PARTS = (
     "cost_thank_you",

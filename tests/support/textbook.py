@@ -32,12 +32,14 @@ def reduced_market(
         "customer": {
             "units": {"dist": "constant", "value": 1.0},
             "base_churn_rate": churn or {"dist": "constant", "value": 0.0},
+            "purchase": {"process": "bernoulli", "probability": 1.0},
         },
         "behaviour": {
             "churn_satisfaction_weight": 0.0,
             "churn_strength_weight": 0.0,
             "price_churn_weight": 0.0,
-            "purchase_probability": 1.0,
+            "purchase_satisfaction_weight": 0.0,
+            "price_demand_weight": 0.0,
             "reentry_rate": 0.0,
         },
         "tenure_effects": {

@@ -143,7 +143,10 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[dict[str, Books]], None]]] = {
     "every_price_zero": ({f"market.firms.{i}.price": 0.0 for i in range(3)}, anything),
     "no_customers_at_start": ({"market.initial_penetration": 0.0}, empty_at_start),
     "everybody_a_customer_at_start": ({"market.initial_penetration": 1.0}, anything),
-    "nobody_buys": ({"market.behaviour.purchase_probability": 0.0}, nobody_buys),
+    "nobody_buys": (
+        {"market.customer.purchase": {"process": "bernoulli", "probability": 0.0}},
+        nobody_buys,
+    ),
     "all_transactional": ({"market.customer.transactional_share": 1.0}, anything),
     "satisfaction_0": (
         {"market.customer.satisfaction": {"dist": "constant", "value": 0.0}},

@@ -150,6 +150,11 @@ def staging_folders(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f".{out.name}.partial-*"))
 
 
+def writing(out: Path) -> bool:
+    """Whether a run is writing its results (the staging folder exists from the start)."""
+    return any((folder / "scenario.yaml").exists() for folder in staging_folders(out))
+
+
 def assert_complete_or_absent(out: Path) -> None:
     """A results folder is either absent or complete: every file, manifest says complete."""
     if not out.exists():
@@ -241,7 +246,7 @@ def test_kill_9_mid_run_leaves_no_orphan_workers(relsim, tmp_path):
 def test_kill_while_writing_removes_the_staging_folder(relsim, tmp_path):
     out = tmp_path / "results"
     run = relsim(["run", "acquisition_vs_retention", *SHORT_RUN, "--out", "results"], tmp_path)
-    wait_until(lambda: bool(staging_folders(out)), what="the staging folder")
+    wait_until(lambda: writing(out), what="the results being written")
     run.signal(signal.SIGTERM)
     status, _, err = run.finish()
     if out.exists():  # the signal came after the final rename: a complete result
@@ -258,8 +263,8 @@ def test_kill_9_while_writing_leaves_a_staging_folder_nobody_takes_for_a_result(
 ):
     out = tmp_path / "results"
     run = relsim(["run", "acquisition_vs_retention", *SHORT_RUN, "--out", "results"], tmp_path)
-    wait_until(lambda: bool(staging_folders(out)), what="the staging folder")
-    time.sleep(0.3)  # some files are in it now
+    wait_until(lambda: writing(out), what="the results being written")
+    time.sleep(0.3)  # more files are in it now
     run.signal(signal.SIGKILL)
     assert run.finish()[0] == -signal.SIGKILL
     assert_complete_or_absent(out)

@@ -65,6 +65,9 @@ def distributions(draw: st.DrawFn, centre: float = 1.0, spread: float = 10.0) ->
         mean = draw(floats(1e-3, 1 - 1e-3))
         limit = math.sqrt(mean * (1 - mean))
         return {"dist": kind, "mean": mean, "sd": limit * draw(floats(0.01, 0.99))}
+    if kind == "gamma" and draw(st.booleans()):
+        shape = draw(floats(1e-2, spread))
+        return {"dist": kind, "shape": shape, "rate": shape / draw(floats(1e-3, centre * spread))}
     mean = draw(floats(1e-3, centre * spread))
     low_sd = 0.0 if kind == "lognormal" else 1e-3
     return {"dist": kind, "mean": mean, "sd": draw(floats(low_sd, centre * spread))}
@@ -149,7 +152,6 @@ BEHAVIOUR = {
             "transactional_response",
             "expectation_adaptation",
             "switch_share",
-            "purchase_probability",
         )
     },
     **{
@@ -163,6 +165,8 @@ BEHAVIOUR = {
             "contact_benefit",
             "wrong_channel_penalty",
             "reentry_rate",
+            "purchase_satisfaction_weight",
+            "price_demand_weight",
         )
     },
 }
@@ -177,6 +181,26 @@ TRAITS = {
     "base_churn_rate": distributions(0.05, 20.0),
     "transactional_share": PROBABILITY,
     "channels": shares(CHANNELS, every=True),
+    "initial_tenure": distributions(12.0, 5.0),
+    "purchase": st.fixed_dictionaries(
+        {},
+        optional={
+            "process": st.sampled_from(["poisson", "bernoulli"]),
+            "transaction_rate": distributions(1.0, 20.0),
+            "probability": PROBABILITY,
+            "spend": st.none()
+            | st.fixed_dictionaries(
+                {"p": floats(0.1, 20), "q": floats(1.01, 20), "gamma": floats(0.1, 100)}
+            ),
+        },
+    ),
+    "dropout": st.fixed_dictionaries(
+        {},
+        optional={
+            "law": st.sampled_from(["hazard", "sbg", "bgnbd"]),
+            "probability": distributions(0.05, 2.0),
+        },
+    ),
 }
 
 TENURE = st.fixed_dictionaries(
@@ -324,7 +348,7 @@ NUMBER_FIELDS = {
     "market.initial_penetration": (0.0, 1.0),
     "market.customer.transactional_share": (0.0, 1.0),
     "market.behaviour.switch_share": (0.0, 1.0),
-    "market.behaviour.purchase_probability": (0.0, 1.0),
+    "market.customer.purchase.probability": (0.0, 1.0),
     "market.behaviour.reentry_rate": (0.0, None),
     "market.network.mean_degree": (1.0, 200.0),
     "market.responses.advertising.ceiling": (0.0, 1.0),

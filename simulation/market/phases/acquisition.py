@@ -92,7 +92,8 @@ def referral_rates(market: RelationshipMarket, prospect: np.ndarray) -> np.ndarr
         weight *= 1 + growth.size * years
     spend = market.firm_table.spend_on("referral_programme")
     eligible = np.bincount(firm, minlength=f_none + 1)[:f_none]
-    reach = np.append(bh.coverage(spend, m.responses.referral_programme.unit_cost, eligible), 0)
+    unit_cost = m.responses.referral_programme.unit_cost
+    reach = np.append(bh.period_reach("standing", spend, unit_cost, eligible, market.dt), 0)
     market.tally["cost_referral"][:f_none] += np.where(eligible > 0, spend, 0.0)
     informed = market.u[U_REFERRAL, rows] < reach[firm]
     weight *= np.where(informed, 1 + m.responses.referral_programme.boost, 1.0).astype(np.float32)

@@ -44,7 +44,9 @@ def close_books(market: RelationshipMarket) -> None:
     net_promoters = (promoters - detractors).astype(np.float64)
     discovery = int(by_stage[:, STAGE["discovery"]].sum())
     total_customers = int(counts[:f_none].sum())
-    discount = (1 + market.discount_per_period) ** -market.steps
+    # A period's cash flows fall through the period: discounted from its middle, so that the
+    # NPV does not depend on the period length.
+    discount = (1 + market.discount_per_period) ** -(market.steps - 0.5)
     for firm in market.firm_agents:
         i = firm.index
         books = firm_books(market, i, counts, total_customers, discount)

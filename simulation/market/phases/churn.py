@@ -1,11 +1,17 @@
 """Churn: who leaves each period, and whether for a rival or out of the market.
 
-A customer's monthly churn rate is its base rate, raised by dissatisfaction and by a price above
-the cheapest rival's (weighed by its price sensitivity, which may fall with tenure), and lowered
-by trust and by loyalty points at stake; referred customers churn less. It becomes a per-period
-probability ``1 - exp(-rate x dt)``. A leaver goes to a rival with probability ``switch_share``,
-chosen by quality and price; the rest leave the market and become lapsed customers of their
-last firm. This period's newcomers stay.
+A customer's monthly churn rate is its base rate (its drop-out hazard: ``dropout.law`` hazard or
+sbg), times its firm's own multiplier, raised by dissatisfaction and by a price above the
+cheapest rival's (weighed by its price sensitivity, which may fall with tenure), and lowered by
+trust and by loyalty points at stake; referred customers churn less. It becomes a per-period
+probability ``1 - exp(-rate x dt)``. Under the BG/NBD law there is no hazard in time: the same
+multiplier acts on the chance of dropping out after each transaction (:mod:`.purchase`), and a
+customer who dropped out last period leaves now.
+
+A leaver goes to a rival with probability ``switch_share``, chosen by quality and price; the rest
+leave the market and become lapsed customers of their last firm, after buying from it for the
+share of the period they were still there. This period's newcomers stay; their first decision,
+next period, covers the half period they were spared.
 """
 
 from __future__ import annotations
@@ -32,12 +38,29 @@ def churn(market: RelationshipMarket) -> None:
     """Customers leave; a share goes to a rival, the rest leave the market."""
     pop, f_none = market.population, market.n_firms
     customers = market.customers()
+    bgnbd = market.config.market.customer.dropout.law == "bgnbd"
+    log_base = market.no_hazard if bgnbd else market.log_base_churn_rate
     log_rate = churn_log_rates(
-        customers, market.log_base_churn_rate, market.firm_terms, market.churn_rules, market.steps
+        customers, log_base, market.firm_terms, market.churn_rules, market.steps
     )
     # Two whole-array passes: numpy's vectorised exponentials beat a compiled loop's.
-    probability = bh.per_period(np.exp(log_rate), market.dt)
-    pop.churn_probability = probability  # every customer's current risk, for CLV
+    rate = np.exp(log_rate)
+    if bgnbd:
+        # The multiplier acts per transaction; the expected drop-out of a period is kept for CLV.
+        market.dropout_multiplier = rate
+        chance = 1.0 - (1.0 - pop.dropout_chance) ** rate
+        months = market.purchase_rules.months
+        pop.churn_probability = -np.expm1(-pop.transaction_rate * months * chance)
+        probability = pop.dropped.astype(np.float32)
+    else:
+        probability = bh.per_period(rate, market.dt)
+        pop.churn_probability = probability  # every customer's current risk, for CLV
+        # Customers won last period were at no risk for the part of it they were customers
+        # (half on average): their first decision covers one and a half periods.
+        late = np.flatnonzero(
+            (pop.acquired_at == market.steps - 1) & (pop.origin != ORIGIN["initial"])
+        )
+        probability[late] = bh.per_period(rate[late], 1.5 * market.dt)
     u = market.u[U_MOVE]
     leaving = leavers(customers, u, probability, market.steps)
     if leaving.size == 0:
@@ -56,8 +79,24 @@ def churn(market: RelationshipMarket) -> None:
     pop.firm[gone] = f_none
     pop.last_firm[gone] = old[~to_rival]
     pop.stage[gone] = STAGE["lapsed"]
+    pop.left_at[leaving] = market.steps
+    pop.dropped[leaving] = False
+    if not bgnbd and market.purchase_rules.poisson:
+        pop.leaving_share[gone] = share_of_period_stayed(rate[gone] * market.dt)
     forfeit_points(pop, gone)
     market.start_relationships(leaving[to_rival], new[to_rival], ORIGIN["from_rival"])
+
+
+def share_of_period_stayed(hazard_periods: np.ndarray) -> np.ndarray:
+    """Expected share of a period a customer stayed, given it left within the period.
+
+    For a hazard of ``x`` per period, ``E[tau | tau < 1] = 1/x - 1/(e^x - 1)``: one half for a
+    small hazard, less for a large one.
+    """
+    x = np.maximum(np.asarray(hazard_periods, dtype=np.float64), 1e-6)
+    with np.errstate(over="ignore"):
+        share = 1.0 / x - 1.0 / np.expm1(x)
+    return np.where(x < 1e-4, 0.5 - x / 12, share).astype(np.float32)
 
 
 @njit(cache=True, nogil=True)
@@ -77,7 +116,7 @@ def churn_log_rates(
     out = np.empty(c.firm.shape[0], dtype=np.float32)
     for i in range(c.firm.shape[0]):
         f = c.firm[i]
-        if f >= n_firms or log_base_rate[i] == -np.inf:
+        if f >= n_firms or log_base_rate[i] == -np.inf or terms.log_churn_multiplier[f] == -np.inf:
             out[i] = -np.inf
             continue
         relational = c.relational_weight[i]
@@ -93,6 +132,7 @@ def churn_log_rates(
             + rules.price_weight * sensitivity * terms.log_price_ratio[f]
             - terms.switching_cost[f] * at_stake * relational
             + rules.log_referred_multiplier * one_if(c.origin[i] == REFERRAL)
+            + terms.log_churn_multiplier[f]
         )
         # A monthly rate of e^20 is certain churn; the cap keeps extreme inputs finite.
         out[i] = min(log_rate, 20.0)
@@ -113,16 +153,20 @@ def leavers(c: Customers, u: np.ndarray, probability: np.ndarray, step: int) -> 
     return rows[:count].copy()
 
 
-def effective_price_sensitivity(market: RelationshipMarket, rows: np.ndarray) -> np.ndarray:
+def effective_price_sensitivity(
+    market: RelationshipMarket, rows: np.ndarray, until: np.ndarray | int | None = None
+) -> np.ndarray:
     """Price sensitivity of customers ``rows`` after the tenure effect (never below its floor).
 
-    The rule of :func:`churn_log_rates`, for a few rows.
+    The rule of :func:`churn_log_rates`, for a few rows; tenure counts up to ``until`` (the
+    period a lapsed customer left), by default now.
     """
     pop, rules = market.population, market.churn_rules
     sensitivity = pop.price_sensitivity[rows]
     if rules.sensitivity_decline == 0:
         return sensitivity
-    years = (market.steps - pop.acquired_at[rows]) * rules.years_per_period
+    end = market.steps if until is None else until
+    years = (end - pop.acquired_at[rows]) * rules.years_per_period
     return sensitivity * np.maximum(1 - rules.sensitivity_decline * years, rules.sensitivity_floor)
 
 

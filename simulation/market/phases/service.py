@@ -1,7 +1,8 @@
 """Service: a period of each customer's relationship with its firm.
 
-A customer buys (``purchase_probability``), may meet a service failure, which complaint
-handling may put right, and receives the relationship actions its firm's budgets reach:
+A customer makes its period's transactions (:mod:`.purchase`), may meet a service failure,
+which complaint handling may put right, and receives the relationship actions its firm's budgets
+reach:
 a thank-you after a purchase, personalised service, cross-selling offers, loyalty points. Its
 satisfaction moves towards its fit with the firm plus the disconfirmation of its expectations,
 lifted by recovery and by the actions (weighed by how relational the customer is) and by the
@@ -10,8 +11,13 @@ unrecovered; expectations adapt to what was experienced. The firm books the reve
 the product and the cost to serve, which may fall with tenure and be cut for low-value
 customers.
 
-Two compiled passes: one counts whom each budget-funded lever may reach, the budgets' reach is
-decided per firm in between (diminishing returns), and one serves every customer.
+Satisfaction moves by one period's weight towards its target; each event (a thank-you, a
+recovered or unrecovered failure, a contact) lifts it with a month's weight, so that a shorter
+period has fewer events rather than weaker ones (:mod:`simulation.market.parameters`).
+
+Three compiled passes: one counts whom each budget-funded lever may reach (the budgets' reach is
+decided per firm after it, with diminishing returns), one counts the transactions, and one
+serves every customer.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from numba import njit
 
 from simulation.market import response as bh
 from simulation.market.parameters import FirmTerms, ServiceRules
-from simulation.market.phases import one_if
+from simulation.market.phases import one_if, purchase
 from simulation.market.phases.loyalty import earn_points, reward_cost, reward_delight, rewards_due
 from simulation.market.population import ORIGIN, Customers
-from simulation.market.randomness import U_BUY, U_CROSS, U_FAIL, U_LOYALTY, U_PERSONAL
+from simulation.market.randomness import U_BUY, U_CROSS, U_DROP, U_FAIL, U_LOYALTY, U_PERSONAL
 
 if TYPE_CHECKING:
     from simulation.market.model import RelationshipMarket
@@ -44,7 +50,7 @@ WIN_BACK = ORIGIN["win_back"]
 class Draws(NamedTuple):
     """This period's uniforms for the service phase (one entry per customer) and the noise."""
 
-    buy: np.ndarray  # purchase; given a purchase, u / p decides the thank-you
+    buy: np.ndarray  # transactions; given a purchase, a fresh uniform decides the thank-you
     fail: np.ndarray  # failure; given a failure, u / p decides the recovery
     personal: np.ndarray
     cross: np.ndarray  # offered if u < reach, accepted if u < reach x acceptance
@@ -56,21 +62,35 @@ def serve(market: RelationshipMarket) -> None:
     """Customers buy, meet failures and receive contacts; their state moves accordingly.
 
     Updates satisfaction, expectations, trust, spending and loyalty points, and books each
-    firm's sales. The budgets' reach is decided here, per firm, between the kernels' two passes.
+    firm's sales. The budgets' reach is decided here, per firm, between the kernels' passes.
     """
-    pop, r, f_none = market.population, market.config.market.responses, market.n_firms
+    pop, f_none = market.population, market.n_firms
     targeted, low_value = value_segments(market, pop.firm < f_none)
     customers, u = market.customers(), market.u
     draws = Draws(u[U_BUY], u[U_FAIL], u[U_PERSONAL], u[U_CROSS], u[U_LOYALTY], market.noise)
     terms = market.firm_terms
-    counts = lever_counts(
-        customers, targeted, draws, terms, market.service_rules.purchase_probability
-    )
+    counts = lever_counts(customers, targeted, draws, terms)
     reach = np.zeros((N_SERVED_LEVERS, f_none + 1))
     for row, lever in enumerate(SERVED_LEVERS):
-        reach[row, :f_none] = lever_reach(
-            market, lever, counts[row, :f_none], getattr(r, lever).unit_cost
-        )
+        if lever != "thank_you":
+            reach[row, :f_none] = lever_reach(market, lever, counts[row, :f_none])
+    buyers = purchase.count_transactions(
+        customers,
+        targeted,
+        u[U_BUY],
+        u[U_DROP],
+        u[U_LOYALTY],
+        u[U_PERSONAL],
+        reach[LOYALTY],
+        reach[PERSONALISATION],
+        market.dropout_multiplier,
+        terms,
+        market.purchase_rules,
+        market.steps,
+        market.expected_transactions,
+    )
+    reach[THANK_YOU, :f_none] = lever_reach(market, "thank_you", buyers[:f_none])
+    units = purchase.drawn_units(market) if market.service_rules.gamma_gamma else pop.spent[:0]
     sums = serve_customers(
         customers,
         targeted,
@@ -81,6 +101,8 @@ def serve(market: RelationshipMarket) -> None:
         market.service_rules,
         market.steps,
         serve_cost_by_tenure(market),
+        market.expected_transactions,
+        units,
     )
     market.sales = dict(zip(SUM_NAMES, sums, strict=True))
     market.sales["reward_cost"] = reward_cost(sums[SUM_NAMES.index("rewards")], terms.reward_value)
@@ -100,13 +122,15 @@ def serve_cost_by_tenure(market: RelationshipMarket) -> np.ndarray:
     return 1 - decline * -np.expm1(-years * 4.0)
 
 
-def lever_reach(
-    market: RelationshipMarket, lever: str, eligible: np.ndarray, unit_cost: float
-) -> np.ndarray:
-    """Share of each firm's ``eligible`` customers a lever reaches; its spend is booked."""
+def lever_reach(market: RelationshipMarket, lever: str, eligible: np.ndarray) -> np.ndarray:
+    """Share of each firm's ``eligible`` customers a lever reaches; its spend is booked.
+
+    See :func:`~simulation.market.response.period_reach` for how a period's spend buys reach.
+    """
     spend = market.firm_table.spend_on(lever)
     market.lever_cost[lever] = np.where(eligible > 0, spend, 0.0)
-    return bh.coverage(spend, unit_cost, eligible)
+    unit_cost = getattr(market.config.market.responses, lever).unit_cost
+    return bh.period_reach(bh.LEVER_KINDS[lever], spend, unit_cost, eligible, market.dt)
 
 
 def value_segments(market: RelationshipMarket, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,27 +186,23 @@ def contact_effect(
 
 
 @njit(cache=True, nogil=True)
-def lever_counts(
-    c: Customers, targeted: np.ndarray, d: Draws, terms: FirmTerms, purchase_probability: float
-) -> np.ndarray:
+def lever_counts(c: Customers, targeted: np.ndarray, d: Draws, terms: FirmTerms) -> np.ndarray:
     """Customers each budget-funded lever may reach, per firm: ``(N_SERVED_LEVERS, firms + 1)``.
 
-    Complaint handling reaches targeted customers who met a failure, the thank-you targeted
-    buyers, personalisation, cross-selling and loyalty every targeted customer.
+    Complaint handling reaches targeted customers who met a failure; personalisation,
+    cross-selling and loyalty every targeted customer. The thank-you's row (targeted buyers) is
+    left at zero: the purchases are counted after the other levers' reach is known.
     """
     n_firms = terms.price.shape[0] - 1
     failures = np.zeros(n_firms + 1, dtype=np.int64)
-    buyers = np.zeros(n_firms + 1, dtype=np.int64)
     aimed = np.zeros(n_firms + 1, dtype=np.int64)
     for i in range(c.firm.shape[0]):
         f = c.firm[i]  # the 'no firm' column is counted too, and dropped
         eligible = targeted[i] & (f < n_firms)
         failures[f] += eligible & (d.fail[i] < terms.failure_probability[f])
-        buyers[f] += eligible & (d.buy[i] < purchase_probability)
         aimed[f] += eligible
-    counts = np.empty((N_SERVED_LEVERS, n_firms + 1), dtype=np.int64)
+    counts = np.zeros((N_SERVED_LEVERS, n_firms + 1), dtype=np.int64)
     counts[COMPLAINT_HANDLING] = failures
-    counts[THANK_YOU] = buyers
     counts[PERSONALISATION] = counts[CROSS_SELL] = counts[LOYALTY] = aimed
     return counts
 
@@ -198,15 +218,18 @@ def serve_customers(
     rules: ServiceRules,
     step: int,
     serve_factor: np.ndarray,
+    expected: np.ndarray,
+    drawn_units: np.ndarray,
 ) -> np.ndarray:
     """Apply a period's service to every customer of a firm, in place.
 
     Args:
         c: the population's arrays; satisfaction, expectation, strength, points, uplift,
-            purchases, last purchase, monetary value and expected margin are updated.
+            purchases, last purchase, monetary value, this period's spend and expected margin
+            are updated.
         targeted: customers who get the firms' retention effort.
         low_value: customers whose service is cut.
-        d: the period's draws.
+        d: the period's draws (``buy`` holds the thank-you's fresh uniform of each buyer).
         reach: ``(N_SERVED_LEVERS, firms + 1)``, the share of eligible customers each lever
             reaches.
         terms: per-firm settings.
@@ -214,6 +237,9 @@ def serve_customers(
         step: the current period.
         serve_factor: the share of the cost to serve still paid, by tenure in periods
             (``step - acquired_at``); ones unless the tenure effect is on.
+        expected: each customer's expected transactions in a full period.
+        drawn_units: the units of each customer's transactions this period under the
+            Gamma-Gamma spend model (empty otherwise).
 
     Returns:
         ``(len(SUM_NAMES), firms + 1)`` per-firm sums: revenue, product cost, cost to serve,
@@ -221,16 +247,21 @@ def serve_customers(
     """
     n_firms = terms.price.shape[0] - 1
     sums = np.zeros((len(SUM_NAMES), n_firms + 1))
-    p_buy = rules.purchase_probability
+    # Events weigh a month each: within the target, scaled by month weight / period weight.
+    event_scale = rules.event_weight / max(rules.learning_weight, 1e-12)
     for i in range(c.firm.shape[0]):
         f = c.firm[i]
+        k = c.transactions[i]
         if f >= n_firms:
             c.margin[i] = 0.0
+            c.spent[i] = 0.0
+            if k > 0:  # last purchases before leaving the market, booked to the old firm
+                book_last_purchases(c, i, k, terms, rules, step, drawn_units, sums)
             continue
         relational = c.relational_weight[i]
 
-        # What happens: purchase, failure and its recovery, the relationship actions.
-        bought = d.buy[i] < p_buy
+        # What happens: purchases, failure and its recovery, the relationship actions.
+        bought = k > 0
         p_fail = terms.failure_probability[f]
         failed = d.fail[i] < p_fail
         # Flags are combined with & rather than `and`: a branch on a random outcome costs
@@ -239,21 +270,22 @@ def serve_customers(
         recovered = False
         if failed and aimed:  # rare
             recovered = d.fail[i] / p_fail < reach[COMPLAINT_HANDLING, f] * rules.complaint_success
-        thanked = aimed & bought & (d.buy[i] < p_buy * reach[THANK_YOU, f])
-        personal = aimed & (d.personal[i] < reach[PERSONALISATION, f])
-        offered = aimed & (d.cross[i] < reach[CROSS_SELL, f])
+        thanked = aimed & bought & (d.buy[i] < reach[THANK_YOU, f])
+        personal = purchase.is_reached(aimed, d.personal[i], reach[PERSONALISATION, f])
+        offered = purchase.is_reached(aimed, d.cross[i], reach[CROSS_SELL, f])
         accepted = aimed & (d.cross[i] < reach[CROSS_SELL, f] * rules.cross_sell_acceptance)
-        member = aimed & (d.loyalty[i] < reach[LOYALTY, f]) & terms.loyalty_on[f]
+        member = purchase.is_member(aimed, d.loyalty[i], reach[LOYALTY, f], terms.loyalty_on[f])
         unrecovered = failed and not recovered
 
         # Contacts: personalised service uses the preferred channel, the rest the policy's.
-        via_policy = one_if(thanked) + one_if(offered) + one_if(member)
+        # Programme membership lasts the period: it counts as a contact a month.
+        via_policy = one_if(thanked) + one_if(offered) + one_if(member) * rules.tolerance_periods
         channel = terms.contact_channel[f]
         unwanted = via_policy if channel >= 0 and channel != c.channel[i] else 0.0
         contact = contact_effect(
             via_policy + one_if(personal),
             unwanted,
-            c.contact_tolerance[i],
+            c.contact_tolerance[i] * rules.tolerance_periods,
             relational,
             rules.contact_benefit,
             rules.wrong_channel_penalty,
@@ -262,25 +294,20 @@ def serve_customers(
         # Satisfaction: lasting fit with the firm plus the disconfirmation of expectations.
         strength = c.strength[i]
         experienced = terms.quality[f] + rules.quality_noise * d.noise[i]
-        if unrecovered:
-            experienced -= rules.failure_penalty * (1.0 - rules.forgiveness * strength)
         if low_value[i]:
             experienced -= terms.quality_drop[f]
+        failure = 0.0
+        if unrecovered:
+            failure = rules.failure_penalty * (1.0 - rules.forgiveness * strength)
         boosts = relational * (
             rules.thank_you_satisfaction * one_if(thanked)
             + rules.personalisation_satisfaction * one_if(personal)
             + rules.cross_sell_satisfaction * one_if(offered)
         )
         expectation = c.expectation[i]
-        target = (
-            rules.satisfaction_at_par
-            + c.match[i, f]
-            + (experienced - expectation)
-            + rules.recovery_paradox * one_if(recovered)
-            + boosts
-            + contact
-        )
-        target = min(max(target, 0.0), 1.0)
+        events = rules.recovery_paradox * one_if(recovered) + boosts + contact - failure
+        target = rules.satisfaction_at_par + c.match[i, f] + (experienced - expectation)
+        target = min(max(target + event_scale * events, 0.0), 1.0)
         satisfaction = c.satisfaction[i]
         satisfaction += rules.learning_weight * (target - satisfaction)
 
@@ -297,24 +324,25 @@ def serve_customers(
 
         # Expectations adapt to what was experienced and may rise with tenure.
         expectation += rules.expectation_adaptation * (experienced - expectation)
+        expectation -= rules.expectation_event_weight * failure
         c.expectation[i] = min(max(expectation + rules.expectation_drift, 0.0), 1.0)
 
         # Accounts: revenue at the list price less any discount on a first purchase.
-        years = (step - c.acquired_at[i]) * rules.years_per_period
-        demand = c.units[i] * c.uplift[i] * (1.0 + rules.spend_growth * years)
-        units = demand if bought else 0.0
+        per_transaction = units_per_transaction(c, i, rules, step)
+        units = purchased_units(c, i, k, per_transaction, rules, drawn_units)
         discount = 0.0
-        if c.acquired_at[i] == step:
-            discount = (
+        if c.acquired_at[i] == step and bought:
+            rate = (
                 terms.win_back_discount[f] if c.origin[i] == WIN_BACK else terms.first_discount[f]
             )
+            discount = rate * units / k  # on the first purchase only
         price = terms.price[f]
-        revenue = units * price * (1.0 - discount)
+        revenue = (units - discount) * price
         serve = terms.cost_to_serve[f] * serve_factor[step - c.acquired_at[i]]
         if low_value[i]:
             serve *= 1.0 - terms.serve_cut[f]
         # Expected margin per period at list price, the basis of lifetime value.
-        c.margin[i] = p_buy * demand * (price - terms.unit_cost[f]) - serve
+        c.margin[i] = expected[i] * per_transaction * (price - terms.unit_cost[f]) - serve
 
         # Loyalty: members earn points on what they spend; a full card is a reward and a smile.
         points = earn_points(c.points[i], revenue, terms.points_per_money[f], member)
@@ -330,16 +358,66 @@ def serve_customers(
         c.uplift[i] = (
             min(uplift + rules.spend_uplift, 1.0 + rules.max_uplift) if accepted else uplift
         )
-        c.purchases[i] += bought
+        c.purchases[i] += k
         c.last_purchase[i] = step if bought else c.last_purchase[i]
         c.monetary[i] += revenue
+        c.spent[i] = revenue
 
         sums[0, f] += revenue
         sums[1, f] += units * terms.unit_cost[f]
         sums[2, f] += serve
-        sums[3, f] += units * price * discount
+        sums[3, f] += discount * price
         sums[4, f] += rewards
     return sums
+
+
+@njit(inline="always")
+def units_per_transaction(c: Customers, i: int, rules: ServiceRules, step: int) -> float:
+    """A customer's mean units per transaction now: its own mean, cross-selling, tenure."""
+    years = (step - c.acquired_at[i]) * rules.years_per_period
+    return c.units[i] * c.uplift[i] * (1.0 + rules.spend_growth * years)
+
+
+@njit(inline="always")
+def purchased_units(
+    c: Customers,
+    i: int,
+    k: int,
+    per_transaction: float,
+    rules: ServiceRules,
+    drawn_units: np.ndarray,
+) -> float:
+    """Units of a customer's ``k`` transactions this period.
+
+    Each is the customer's mean, or, under the Gamma-Gamma model, drawn around it (scaled by
+    cross-selling and tenure as the mean is).
+    """
+    if rules.gamma_gamma > 0.0 and k > 0:
+        return drawn_units[i] * per_transaction / c.units[i]
+    return k * per_transaction
+
+
+@njit(inline="always")
+def book_last_purchases(
+    c: Customers,
+    i: int,
+    k: int,
+    terms: FirmTerms,
+    rules: ServiceRules,
+    step: int,
+    drawn_units: np.ndarray,
+    sums: np.ndarray,
+) -> None:
+    """A customer who left the market this period buys ``k`` times from its old firm first."""
+    last = c.last_firm[i]
+    units = purchased_units(c, i, k, units_per_transaction(c, i, rules, step), rules, drawn_units)
+    revenue = units * terms.price[last]
+    c.purchases[i] += k
+    c.last_purchase[i] = step
+    c.monetary[i] += revenue
+    c.spent[i] = revenue
+    sums[0, last] += revenue
+    sums[1, last] += units * terms.unit_cost[last]
 
 
 def load_kernels(market: RelationshipMarket) -> None:
@@ -347,6 +425,8 @@ def load_kernels(market: RelationshipMarket) -> None:
     none, flags = np.empty(0, dtype=np.float32), np.zeros(0, dtype=bool)
     nobody, terms = market.customers(slice(0, 0)), market.firm_terms
     draws = Draws(none, none, none, none, none, none)
-    lever_counts(nobody, flags, draws, terms, 0.5)
+    lever_counts(nobody, flags, draws, terms)
     reach = np.zeros((N_SERVED_LEVERS, market.n_firms + 1))
-    serve_customers(nobody, flags, flags, draws, reach, terms, market.service_rules, 0, np.ones(0))
+    serve_customers(
+        nobody, flags, flags, draws, reach, terms, market.service_rules, 0, np.ones(0), none, none
+    )

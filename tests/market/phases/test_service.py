@@ -9,8 +9,11 @@ import pytest
 from support.textbook import constant_rate, reduced_market
 
 from simulation.market.model import RelationshipMarket
+from simulation.market.phases.purchase import count_transactions
 from simulation.market.phases.service import (
+    LOYALTY,
     N_SERVED_LEVERS,
+    PERSONALISATION,
     Draws,
     contact_effect,
     serve_customers,
@@ -29,7 +32,7 @@ TOL = 2 / N
 def one_period_of_service():
     """A market whose service phase runs once on a grid of uniforms for every lever."""
 
-    def run(reach_share: float, **rule_changes):
+    def run(reach_share: float, purchase_probability: float = 0.9, **rule_changes):
         model = RelationshipMarket(rng=2, customers=N, customer_agents=False)
         pop = model.population
         pop.firm[:] = 0  # everyone is a customer of the focal firm, acquired long ago
@@ -38,11 +41,45 @@ def one_period_of_service():
         customers = model.customers()
         terms = model.firm_terms._replace(failure_probability=np.array([0.2, 0.2, 0.2, 0.0]))
         rules = model.service_rules._replace(**rule_changes)
-        draws = Draws(GRID, GRID, GRID, GRID, GRID, np.zeros(N, dtype=np.float32))
+        # The earlier rule: at most one purchase a period, with a fixed probability.
+        buying = model.purchase_rules._replace(
+            poisson=0.0, purchase_probability=purchase_probability
+        )
+        u_buy = GRID.copy()  # replaced by the thank-you's fresh uniform for buyers
+        draws = Draws(u_buy, GRID, GRID, GRID, GRID, np.zeros(N, dtype=np.float32))
         reach = np.full((N_SERVED_LEVERS, model.n_firms + 1), reach_share)
         everyone, nobody = np.ones(N, dtype=bool), np.zeros(N, dtype=bool)
         before = pop.purchases.copy()
-        serve_customers(customers, everyone, nobody, draws, reach, terms, rules, 1, np.ones(40))
+        expected = np.zeros(N, dtype=np.float32)
+        ones = np.ones(N, dtype=np.float32)
+        count_transactions(
+            customers,
+            everyone,
+            u_buy,
+            GRID,
+            GRID,
+            GRID,
+            reach[LOYALTY],
+            reach[PERSONALISATION],
+            ones,
+            terms,
+            buying,
+            1,
+            expected,
+        )
+        serve_customers(
+            customers,
+            everyone,
+            nobody,
+            draws,
+            reach,
+            terms,
+            rules,
+            1,
+            np.ones(40),
+            expected,
+            ones[:0],
+        )
         return model, pop.purchases - before
 
     return run
