@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SCENARIO ?= scenarios/acquisition_vs_retention.yaml
 
-.PHONY: demo test test-fast lint bench dashboard reference clean
+.PHONY: demo test test-fast lint bench dashboard notebooks reference clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(VENV)/.installed-test
 
 dashboard: $(VENV)/.installed
 	$(BIN)/relsim dashboard
+
+# Execute every lesson notebook in place at its lesson size (outputs are committed).
+notebooks: $(VENV)/.installed-test
+	$(BIN)/python tests/system/test_notebooks.py notebooks/*.ipynb
 
 reference: $(VENV)/.installed
 	$(BIN)/python -m simulation.runs.reference

@@ -3,7 +3,9 @@
 ``reference_mesa.ReferenceMarket`` keeps one ``mesa.Agent`` per customer with its state as
 Python attributes and a ``step()`` run by ``shuffle_do``; ``RelationshipMarket`` keeps the
 customers in numpy arrays (with one ``Customer`` view agent each). Both read the same
-scenario, policy and seed; only the periods are timed. Each runs in a fresh process.
+scenario, policy and seed; only the periods are timed. Each runs in a fresh process. The market
+follows the core rules the reference implements: at most one purchase a period (the bernoulli
+purchase process), with no effect of satisfaction, programmes or price on how much is bought.
 
     python bench/bench_vs_mesa.py [--customers 20000] [--periods 12]
 """
@@ -16,6 +18,13 @@ import time
 from common import child_main, machine, run_child, table
 
 POLICY = "retention_focused"
+CORE_RULES = {
+    "market__customer__purchase__process": "bernoulli",
+    "market__behaviour__purchase_satisfaction_weight": 0.0,
+    "market__behaviour__price_demand_weight": 0.0,
+    "market__responses__loyalty__purchase_boost": 0.0,
+    "market__responses__personalisation__purchase_boost": 0.0,
+}
 
 
 def measure(params: dict) -> dict:
@@ -36,6 +45,7 @@ def measure(params: dict) -> dict:
         rng=params["seed"],
         customers=params["customers"],
         periods=params["periods"],
+        **CORE_RULES,
         **extra,
     )
     built = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The ``relsim`` command: run, validate and list scenarios, sweep, report, dashboard.
+"""The ``relsim`` command: run, validate and list scenarios, sweep, report, calibrate, dashboard.
 
 Mistakes in the user's input end with one line per problem and exit status 2, never a
 traceback; nothing is written before the input has been validated.
@@ -130,14 +130,14 @@ def run(
         typer.Option("--set", metavar="PATH=VALUE", help="Override a field: dotted.path=value."),
     ] = None,
     equivalence_margin: Annotated[
-        float,
+        float | None,
         typer.Option(
-            min=0.0,
-            max=0.5,
             metavar="SHARE",
-            help="NPV differences within this share of NPV are practical ties (0.01 is 1%).",
+            help="NPV differences within this share of NPV are practical ties (0.01 is 1%) "
+            "[default: the scenario's equivalence_margin, 0.01 unless it says otherwise]",
+            show_default=False,
         ),
-    ] = 0.01,
+    ] = None,
     until_decided: Annotated[
         bool,
         typer.Option(
@@ -160,6 +160,16 @@ def run(
     skip_memory_check: Annotated[
         bool, typer.Option(help="Run even when the memory estimate exceeds what is available.")
     ] = False,
+    transactions: Annotated[
+        bool,
+        typer.Option(
+            "--transactions",
+            metavar="",
+            help="Also write every run's transaction log (customer_id, firm, date, amount, "
+            "channel, source) to transactions/POLICY-REPLICATION.parquet (.csv without "
+            "pyarrow): the input relsim calibrate reads.",
+        ),
+    ] = False,
 ) -> None:
     """Run every policy of a scenario and write tables, plots and a report."""
     target = out_dir
@@ -176,6 +186,9 @@ def run(
             loaded = resize_market(loaded, customers)
         if periods is not None:
             loaded = apply_overrides(loaded, {"market.periods": periods}, source="--periods")
+        if equivalence_margin is not None:
+            margin = {"equivalence_margin": equivalence_margin}
+            loaded = apply_overrides(loaded, margin, source="--equivalence-margin")
         target = out_dir or res.default_out(loaded.name)
         n = max_replications if until_decided else replications or loaded.replications
         total = n * len(loaded.policies)
@@ -186,8 +199,13 @@ def run(
         # The target is checked, locked and its staging folder created before simulating.
         with claim_target(target, overwrite) as claim:
             started = res.now()
-            decide = {"margin": equivalence_margin, "cap": max_replications if until_decided else 0}
-            results = _run_with_progress(loaded, replications, seed, jobs, quiet, decide)
+            cap = max_replications if until_decided else 0
+            decide = {"margin": loaded.equivalence_margin, "cap": cap}
+            logs = None
+            if transactions:  # streamed into the staging folder while the runs go
+                logs = claim.staging / "transactions"
+                logs.mkdir()
+            results = _run_with_progress(loaded, replications, seed, jobs, quiet, decide, logs)
             timing = res.RunTiming(started, res.now(), jobs, command=_COMMAND.get())
             folder = res.write_run(results, target, timing, claim=claim)
     except KeyboardInterrupt:
@@ -213,11 +231,12 @@ def _run_with_progress(
     jobs: int,
     quiet: bool,
     decide: dict[str, float],
+    transactions: Path | None = None,
 ) -> Any:
     """Run the scenario under the progress bar.
 
     ``decide`` holds the equivalence ``margin`` and, for ``--until-decided``, the ``cap`` on
-    replications (0 runs the fixed number).
+    replications (0 runs the fixed number); ``transactions``, the folder for the logs.
     """
     from simulation.runs.runner import run_scenario, run_until_decided
 
@@ -245,6 +264,7 @@ def _run_with_progress(
                 on_result=advance,
                 on_round=extend,
                 equivalence_margin=decide["margin"],
+                transactions=transactions,
             )
         return run_scenario(
             loaded,
@@ -254,6 +274,7 @@ def _run_with_progress(
             on_result=advance,
             equivalence_margin=decide["margin"],
             memory_check=False,  # checked before the target was claimed
+            transactions=transactions,
         )
 
 
@@ -430,7 +451,7 @@ def dashboard(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
 ) -> None:
-    """Open the interactive dashboard in the browser (Mesa's Solara visualisation)."""
+    """Open the interactive dashboard in the browser (one market per visitor)."""
     from simulation.scenario.loading import load_scenario
 
     load_scenario(scenario or "acquisition_vs_retention")  # fail fast on a bad file
@@ -449,6 +470,16 @@ def _register_experiments() -> None:
 
 
 _register_experiments()
+
+
+def _register_calibrate() -> None:
+    """Add ``calibrate`` from the calibration package (its heavy imports wait for a call)."""
+    from simulation.calibration.command import calibrate
+
+    app.command("calibrate")(calibrate)
+
+
+_register_calibrate()
 
 
 def _click_errors(name: str) -> tuple[type[BaseException], ...]:

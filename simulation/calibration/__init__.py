@@ -5,7 +5,13 @@ it reads a log (:mod:`.log`), summarises it per customer for a calibration end d
 the BG/NBD and Pareto/NBD purchase models and the Gamma-Gamma spend model by maximum
 likelihood (:mod:`.fit`), chooses a purchase model, fits acquisition over time, and builds
 the tables that check the model against the log (:mod:`.holdout`). :mod:`.plots` draws them.
-Nothing is written to disk.
+Nothing is written to disk
+(:mod:`.pipeline`). ``relsim calibrate`` (:mod:`.command`) goes on to the calibrated market
+(:mod:`.calibrated`, :mod:`.scenario_out`, :mod:`.simulate`) and writes it (:mod:`.folder`,
+:mod:`.report`).
+
+The names below are imported on first use, so that the ``relsim`` command, which registers
+``calibrate`` from this package, starts without loading scipy's optimisers and matplotlib.
 
 The models' formulas and simulators are in :mod:`.bgnbd`, :mod:`.pareto_nbd` and
 :mod:`.gamma_gamma` [1, 2, 3].
@@ -21,201 +27,47 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import importlib
+from typing import Any
 
-import pandas as pd
-from matplotlib.figure import Figure
-
-from simulation.calibration import bgnbd, gamma_gamma, pareto_nbd
-from simulation.calibration.fit import (
-    AcquisitionFit,
-    ModelChoice,
-    choose_model,
-    fit_acquisition,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    fit_pareto_nbd,
-    fit_table,
-)
-from simulation.calibration.holdout import (
-    alive_probabilities,
-    conditional_expectations,
-    holdout_error,
-    tracking_table,
-)
-from simulation.calibration.log import (
-    CustomerSummary,
-    TransactionLog,
-    read_log,
-    summarise_customers,
-)
-from simulation.calibration.models import MODELS, FittedModel
-from simulation.calibration.plots import (
-    alive_figure,
-    conditional_expectations_figure,
-    spend_figure,
-    tracking_figure,
-)
-from simulation.errors import UserError
-
-__all__ = [
-    "AcquisitionFit",
-    "CalibrationResult",
-    "CustomerSummary",
-    "FittedModel",
-    "MODELS",
-    "ModelChoice",
-    "TransactionLog",
-    "alive_figure",
-    "alive_probabilities",
-    "bgnbd",
-    "calibrate_log",
-    "choose_model",
-    "conditional_expectations",
-    "conditional_expectations_figure",
-    "fit_acquisition",
-    "fit_bgnbd",
-    "fit_gamma_gamma",
-    "fit_pareto_nbd",
-    "fit_table",
-    "gamma_gamma",
-    "holdout_error",
-    "pareto_nbd",
-    "read_log",
-    "spend_figure",
-    "summarise_customers",
-    "tracking_figure",
-    "tracking_table",
-]
-
-MODEL_CHOICES: dict[str, tuple[str, ...]] = {
-    "auto": (bgnbd.NAME, pareto_nbd.NAME),
-    bgnbd.NAME: (bgnbd.NAME,),
-    pareto_nbd.NAME: (pareto_nbd.NAME,),
+_HOMES: dict[str, str] = {
+    "AcquisitionFit": "fit",
+    "ModelChoice": "fit",
+    "choose_model": "fit",
+    "fit_acquisition": "fit",
+    "fit_bgnbd": "fit",
+    "fit_gamma_gamma": "fit",
+    "fit_pareto_nbd": "fit",
+    "fit_table": "fit",
+    "alive_probabilities": "holdout",
+    "conditional_expectations": "holdout",
+    "holdout_error": "holdout",
+    "tracking_table": "holdout",
+    "CustomerSummary": "log",
+    "TransactionLog": "log",
+    "read_log": "log",
+    "summarise_customers": "log",
+    "MODELS": "models",
+    "FittedModel": "models",
+    "alive_figure": "plots",
+    "conditional_expectations_figure": "plots",
+    "spend_figure": "plots",
+    "tracking_figure": "plots",
+    "CalibrationResult": "pipeline",
+    "MODEL_CHOICES": "pipeline",
+    "calibrate_log": "pipeline",
 }
-"""The values of ``model`` and the purchase models each one fits."""
+"""The module of each public name."""
 
-_FITTERS = {bgnbd.NAME: fit_bgnbd, pareto_nbd.NAME: fit_pareto_nbd}
-
-
-@dataclass(frozen=True)
-class CalibrationResult:
-    """Everything :func:`calibrate_log` found, as tables and fits (nothing is written).
-
-    Attributes:
-        log: the checked log (``log.columns`` are the column names used).
-        summary: the per-customer and per-period summary.
-        fits: the fitted purchase models, by name.
-        choice: the chosen purchase model, why, and each candidate's score.
-        spend: the Gamma-Gamma fit (``None`` if no customer has a repeat transaction of
-            positive amount).
-        acquisition: first purchases over time and the chosen curve.
-        parameters: every fit as a tidy table (:func:`~.fit.fit_table`).
-        tracking: the tracking table of the chosen model.
-        conditional: conditional expectations of the chosen model by calibration frequency
-            (``None`` without a holdout period).
-        alive: P(alive) and the holdout expectation per customer under the chosen model.
-    """
-
-    log: TransactionLog
-    summary: CustomerSummary
-    fits: dict[str, FittedModel]
-    choice: ModelChoice
-    spend: FittedModel | None
-    acquisition: AcquisitionFit
-    parameters: pd.DataFrame
-    tracking: pd.DataFrame
-    conditional: pd.DataFrame | None
-    alive: pd.DataFrame
-
-    @property
-    def columns(self) -> dict[str, str]:
-        """The log's names of the customer, date and amount columns."""
-        return self.log.columns
-
-    @property
-    def model(self) -> FittedModel:
-        """The chosen purchase model."""
-        return self.choice.model
-
-    def figures(self) -> dict[str, Figure]:
-        """The calibration's figures, by a file-name-friendly key.
-
-        Returns:
-            ``tracking``, ``alive``, and where available ``conditional_expectations`` and
-            ``spend``.
-        """
-        unit, label = self.summary.unit, self.model.label
-        figures = {
-            "tracking": tracking_figure(self.tracking, unit, label),
-            "alive": alive_figure(self.alive, label),
-        }
-        if self.conditional is not None:
-            figures["conditional_expectations"] = conditional_expectations_figure(
-                self.conditional, self.summary.holdout_length, unit, label
-            )
-        if self.spend is not None:
-            figures["spend"] = spend_figure(self.summary.customers, self.spend)
-        return figures
+__all__ = sorted([*_HOMES, "bgnbd", "gamma_gamma", "pareto_nbd"])
 
 
-def calibrate_log(
-    path: str | Path,
-    customer: str | None = None,
-    date: str | None = None,
-    amount: str | None = None,
-    until: object = None,
-    model: str = "auto",
-    unit: str = "week",
-) -> CalibrationResult:
-    """Read a transaction log and fit the customer-base models to it.
-
-    Args:
-        path: the log (CSV or Parquet; see :func:`~.log.read_log`).
-        customer: the customer-id column (guessed if ``None``).
-        date: the date column (guessed if ``None``).
-        amount: the amount column (guessed if ``None``).
-        until: the last day of the calibration period; the log's last date (no holdout
-            period) if ``None``.
-        model: ``auto`` (fit both purchase models and choose, see :func:`~.fit.choose_model`),
-            ``bgnbd`` or ``pareto_nbd``.
-        unit: ``week`` or ``month``: the time unit of the rates and of the periods.
-
-    Returns:
-        The fits, the chosen model with its reason, and the tables.
-
-    Raises:
-        UserError: a problem with the log or the options (one line each).
-    """
-    if model not in MODEL_CHOICES:
-        raise UserError(f"{path}: model {model!r} is not one of {', '.join(MODEL_CHOICES)}")
-    log = read_log(path, customer=customer, date=date, amount=amount)
-    summary = summarise_customers(log, until=until, unit=unit)
-    if int(summary.customers["x"].sum()) == 0:
-        raise UserError(
-            f"{log.path}: no customer bought again by until {summary.until:%Y-%m-%d}; the "
-            "models need repeat purchases in the calibration period"
-        )
-    fits = {name: _FITTERS[name](summary) for name in MODEL_CHOICES[model]}
-    choice = choose_model(list(fits.values()), summary)
-    if model != "auto":
-        choice = ModelChoice(choice.model, f"{choice.model.label} was asked for.", choice.scores)
-    try:
-        spend = fit_gamma_gamma(summary)
-    except ValueError:
-        spend = None
-    chosen = choice.model
-    everything = [*fits.values(), *([spend] if spend is not None else [])]
-    return CalibrationResult(
-        log=log,
-        summary=summary,
-        fits=fits,
-        choice=choice,
-        spend=spend,
-        acquisition=fit_acquisition(summary),
-        parameters=fit_table(everything),
-        tracking=tracking_table(summary, chosen),
-        conditional=conditional_expectations(summary, chosen) if summary.has_holdout else None,
-        alive=alive_probabilities(summary, chosen),
-    )
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use."""
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in ("bgnbd", "gamma_gamma", "pareto_nbd"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

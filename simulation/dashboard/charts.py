@@ -14,7 +14,7 @@ of that view for the current period (the pictures are drawn once per period, see
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,7 @@ import solara
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
-from mesa.visualization.utils import update_counter
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
@@ -55,13 +54,15 @@ NO_FIRM_COLOR = "#eeeeee"
 CHURN_COLORS = {"churned_to_rival": "#b2182b", "churned_out_of_market": "#e6550d"}
 """Outflows: lost to a rival (dark red) and out of the market (the lifecycle's lapsed colour)."""
 
-SMALL = (6.4, 3.6)
+SMALL = (4.6, 2.7)
 """Size of a dashboard figure in inches: two fit side by side on a projector."""
 
-WIDE = (7.4, 3.6)
+WIDE = (5.6, 2.7)
 """Size of a figure with its legend outside the axes."""
 
-DPI = 80
+DPI = 120
+"""Pixels per inch: with the small sizes above, text is about 15 pixels high before the page
+scales the picture to its card (a projector's back row needs it)."""
 
 
 # --------------------------------------------------------------------------- runs and colours
@@ -126,7 +127,7 @@ def _fixed_margins(fig: Figure, **margins: float) -> Figure:
     Constrained layout measures every label on each draw; with a figure per view redrawn
     every period, fixed margins take about a third off the time to render a period.
     """
-    box = {"left": 0.14, "right": 0.97, "bottom": 0.15, "top": 0.9, **margins}
+    box = {"left": 0.17, "right": 0.97, "bottom": 0.17, "top": 0.89, **margins}
     if fig.get_layout_engine() is None:
         fig.subplots_adjust(**box)
         return fig
@@ -144,6 +145,13 @@ def _whole_periods(fig: Figure) -> Figure:
     """Label periods with whole numbers (early in a run matplotlib would pick halves)."""
     for ax in fig.axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def _thousands(fig: Figure) -> Figure:
+    """Write the y axis's numbers with thousands separators (12,000 rather than 12000)."""
+    for ax in fig.axes:
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     return fig
 
 
@@ -169,6 +177,7 @@ def over_time_figure(
     title: str,
     previous: Run | None,
     colors: Mapping[str, str],
+    ylim: tuple[float, float] | None = None,
 ) -> Figure:
     """A focal-firm column over time, this run against the previous one.
 
@@ -179,13 +188,18 @@ def over_time_figure(
         title: the figure's title.
         previous: the previous run, drawn in grey.
         colors: firm to colour, the focal firm first (see :func:`firm_colors`).
+        ylim: the y axis's full scale (None: fit the data, with separators for thousands).
     """
     if table.empty:
         return _waiting(title)
     both, run_colors, label = both_runs(_this_run(table), previous)
     run_colors[label] = _focal_color(colors)
-    fig = plots.plot_over_time(both, column, ylabel=ylabel, title=title, colors=run_colors)
-    return _shrink(fig)
+    fig = _shrink(plots.plot_over_time(both, column, ylabel=ylabel, title=title, colors=run_colors))
+    _fixed_margins(fig, left=0.2 if ylim is None else 0.17)
+    if ylim is None:
+        return _thousands(fig)
+    fig.axes[0].set_ylim(*ylim)
+    return fig
 
 
 def cumulative_profit_figure(
@@ -196,9 +210,11 @@ def cumulative_profit_figure(
         return _waiting("Cumulative discounted profit")
     both, run_colors, label = both_runs(_this_run(table), previous)
     run_colors[label] = _focal_color(colors)
-    fig = plots.plot_cumulative_profit(both, colors=run_colors)
-    fig.axes[0].set_title("Cumulative discounted profit (its end is the NPV so far)")
-    return _shrink(fig)
+    fig = _shrink(plots.plot_cumulative_profit(both, colors=run_colors))
+    ax = fig.axes[0]
+    ax.set_title("Cumulative discounted profit (NPV so far)")
+    ax.set_ylabel(plots.CURRENCY_LABEL)
+    return _thousands(_fixed_margins(fig, left=0.2))
 
 
 def lifecycle_figure(table: pd.DataFrame) -> Figure:
@@ -209,19 +225,30 @@ def lifecycle_figure(table: pd.DataFrame) -> Figure:
     fig = plots.plot_lifecycle(table, policy)
     fig.set_size_inches(*WIDE)
     # The stage names are long: leave the legend two fifths of the width.
-    _fixed_margins(fig, left=0.11, right=0.6)
+    _fixed_margins(fig, left=0.16, right=0.66)
     _whole_periods(fig)
+    _thousands(fig)
     ax = fig.axes[0]
-    ax.set_title(f"Lifecycle mix of the focal firm's market ({policy})")
+    ax.set_title(f"Lifecycle mix of the market ({policy})")
+    ax.set_ylabel("people")
     ax.title.set_fontsize("medium")
     # The report's figure carries a title and a note under the panels; the chart's title says it.
     fig.suptitle("")
     for text in list(fig.texts):
         text.remove()
-    legend = fig.legends[0] if fig.legends else ax.get_legend()
-    legend.set_title("stage")
-    for text in legend.get_texts():
-        text.set_fontsize("small")
+    # The report's legend sits outside a constrained layout; here it goes beside the axes.
+    handles, labels = ax.get_legend_handles_labels()
+    for legend in list(fig.legends):
+        legend.remove()
+    ax.legend(
+        handles[::-1],
+        [label.split(" (")[0] for label in labels[::-1]],  # the stage's name, no gloss
+        title="stage",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize="small",
+        title_fontsize="small",
+    )
     return fig
 
 
@@ -231,7 +258,7 @@ def customers_figure(
     """Customers of every firm; the previous run's focal firm in grey."""
     if table.empty:
         return _waiting("Customers per firm")
-    fig = _fixed_margins(Figure(figsize=SMALL), left=0.12)
+    fig = _fixed_margins(Figure(figsize=SMALL))
     ax = fig.add_subplot()
     if previous is not None:
         old = previous.table[previous.table["focal"]]
@@ -254,7 +281,7 @@ def customers_figure(
     ax.set_title("Customers per firm", fontsize="medium")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize="small")
-    return _whole_periods(fig)
+    return _thousands(_whole_periods(fig))
 
 
 def flows_figure(table: pd.DataFrame, previous: Run | None) -> Figure:
@@ -262,7 +289,7 @@ def flows_figure(table: pd.DataFrame, previous: Run | None) -> Figure:
     if table.empty:
         return _waiting("Customers won and lost")
     focal = table[table["focal"]]
-    fig = _fixed_margins(Figure(figsize=WIDE), left=0.12, right=0.7)
+    fig = _fixed_margins(Figure(figsize=WIDE), left=0.15, right=0.64)
     ax = fig.add_subplot()
     periods = focal["period"].to_numpy()
     # Stacked step areas rather than bars: one shape per series keeps a long run fast to draw.
@@ -278,23 +305,23 @@ def flows_figure(table: pd.DataFrame, previous: Run | None) -> Figure:
             periods, bottom, top, step="mid", color=CHURN_COLORS[column], lw=0, label=label
         )
         bottom = top
-    window = f"{SMOOTHING}-period average"
+    window = f"{SMOOTHING}-month mean"
     if previous is not None:
         old = previous.table[previous.table["focal"]]
         for column, sign in (("acquired", 1), ("churned", -1)):
             smooth = sign * old[column].rolling(SMOOTHING, min_periods=1).mean()
             ax.plot(old["period"], smooth, color="#555555", ls="--", lw=1.5)
-        ax.plot([], [], color="#555555", ls="--", label=f"previous run, {window}")
+        ax.plot([], [], color="#555555", ls="--", label="previous run's mean")
     for column, sign in (("acquired", 1), ("churned", -1)):
         smooth = sign * focal[column].rolling(SMOOTHING, min_periods=1).mean()
         ax.plot(periods, smooth, color="black", lw=1.5)
-    ax.plot([], [], color="black", label=f"this run, {window}")
+    ax.plot([], [], color="black", label=window)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel(plots.PERIOD_LABEL)
-    ax.set_ylabel("customers per period\n(won above 0, lost below)")
-    ax.set_title("Leaky bucket: focal customers won and lost each period", fontsize="medium")
+    ax.set_ylabel("customers a month\n(won > 0, lost < 0)")
+    ax.set_title("Leaky bucket: customers won and lost", fontsize="medium")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return _whole_periods(fig)
 
 
@@ -357,7 +384,7 @@ def network_figure(
         population: the market's customers now.
         colors: firm to colour, in the model's firm order (see :func:`firm_colors`).
     """
-    fig = _fixed_margins(Figure(figsize=WIDE), left=0.02, right=0.98, bottom=0.24, top=0.88)
+    fig = _fixed_margins(Figure(figsize=WIDE), left=0.02, right=0.98, bottom=0.3, top=0.8)
     if layout is None:
         return _no_network_figure(fig)
     firm = population.firm[layout.nodes].astype(int)
@@ -380,7 +407,7 @@ def network_figure(
             edgecolors=np.where(referred, "black", "#888888"),
             zorder=2,
         )
-        ax.set_title(title, fontsize="small")
+        ax.set_title(title, fontsize="medium")
         ax.set_axis_off()
         ax.set_aspect("equal")
     firm_handles = [
@@ -390,13 +417,13 @@ def network_figure(
     stage_handles = [
         Patch(facecolor=c, label=s) for s, c in zip(STAGES, stage_palette, strict=True)
     ]
-    for ax, handles, columns in ((axes[0], firm_handles, 2), (axes[1], stage_handles, 3)):
+    for ax, handles, columns in ((axes[0], firm_handles, 2), (axes[1], stage_handles, 2)):
         ax.legend(
             handles=handles,
             loc="upper center",
             bbox_to_anchor=(0.5, 0.0),
             ncol=columns,
-            fontsize="x-small",
+            fontsize="small",
             frameon=False,
         )
     fig.suptitle(f"Referral network: {len(layout.nodes)} neighbouring people", fontsize="medium")
@@ -412,42 +439,15 @@ def render_png(fig: Figure) -> bytes:
 
 
 # --------------------------------------------------------------------------- components
-def use_runs(model: DashboardMarket) -> tuple[Run, Run | None]:
-    """This run and the previous one (the last run that took at least one step).
-
-    A component remembers the model it drew last; the first one to be handed a new model by
-    Reset records the old run on it, so that every view compares against the same run.
-    """
-    seen = solara.use_ref(None)
-    last = seen.current
-    if last is not None and last is not model:
-        model.remember(last)
-    seen.current = model
-    return model.current_run(), model.previous_run
-
-
-def make_chart(view: str, description: str) -> Callable:
-    """A Solara component that shows one of the period's charts, as wide as its card.
-
-    It is a component of its own (not a plain function that SolaraViz would wrap anew on
-    every render), so it keeps the model it drew last across a Reset (see :func:`use_runs`).
+@solara.component
+def Chart(model: DashboardMarket, view: str, period: int) -> None:  # noqa: N802 (Solara style)
+    """One of the period's charts, as wide as its card.
 
     Args:
+        model: the market.
         view: the chart's key in :meth:`~simulation.dashboard.market.DashboardMarket.views`.
-        description: what the chart shows (the component's docstring).
-
-    Returns:
-        The component, to pass to SolaraViz's ``components``.
+        period: the period on show; a new value redraws the chart.
     """
-
-    @solara.component
-    def chart(model: DashboardMarket) -> None:
-        update_counter.get()
-        use_runs(model)
-        png = model.views()[view]
-        rw.Image(value=png, format="png", layout=rw.Layout(width="100%", height="auto"))
-
-    # Solara names a component after its function: CustomersChart, FlowsChart, ...
-    chart.name = chart.__name__ = "".join(p.title() for p in view.split("_")) + "Chart"
-    chart.__doc__ = description
-    return chart
+    del period  # a prop only so that a new period re-renders the chart
+    png = model.views()[view]
+    rw.Image(value=png, format="png", layout=rw.Layout(width="100%", height="auto"))

@@ -7,6 +7,7 @@ from the sidebar on Reset; each period's charts are drawn once and shared by eve
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from simulation.market.agents import BOOK_FIELDS
 from simulation.market.model import RelationshipMarket
 from simulation.runs import plots
 from simulation.runs.runner import firm_timeseries
-from simulation.scenario.loading import DEFAULT_SCENARIO
+from simulation.scenario.loading import DEFAULT_SCENARIO, load_scenario
 from simulation.scenario.schema import Scenario
 
 NETWORK_EVERY = 4
@@ -47,6 +48,30 @@ def dashboard_scenario() -> str:
 
 def _is_relsim_scenario(value: Any) -> bool:
     return isinstance(value, Scenario | str | Path)
+
+
+POLICY_LEVERS = (
+    "retention_share",
+    "price",
+    "quality",
+    "loyalty",
+    "loyalty_reward",
+    "referral_reward",
+)
+"""The levers a policy sets: choosing a policy in the sidebar moves them to its values."""
+
+
+def policy_levers(scenario: Scenario, policy: str) -> dict[str, Any]:
+    """The lever values ``policy`` has as written in ``scenario`` (see :data:`POLICY_LEVERS`)."""
+    written, focal = scenario.policies[policy], scenario.focal
+    return {
+        "retention_share": float(written.allocation.retention_share),
+        "price": float(focal.price if written.price is None else written.price),
+        "quality": float(focal.quality if written.quality is None else written.quality),
+        "loyalty": bool(written.allocation.loyalty > 0),
+        "loyalty_reward": float(written.loyalty_programme.reward_value),
+        "referral_reward": float(written.referral_reward),
+    }
 
 
 class DashboardMarket(RelationshipMarket):
@@ -103,6 +128,8 @@ class DashboardMarket(RelationshipMarket):
         }
         if not _is_relsim_scenario(scenario):
             scenario = dashboard_scenario()
+        if not isinstance(scenario, Scenario):
+            scenario = load_scenario(scenario)
         super().__init__(
             scenario,
             policy=policy or None,
@@ -117,6 +144,20 @@ class DashboardMarket(RelationshipMarket):
         self._network_laid_out = False
         self._compared = False
         self.previous_run: Run | None = None
+        self.levers = {key: value for key, value in levers.items() if value is not None}
+        """The levers this market was built with (the others are the scenario's)."""
+        self.written_levers = policy_levers(scenario, self.policy_name)
+        """The focal policy's levers as the scenario writes them."""
+        self.lock = threading.RLock()
+        """Held while the market steps or its charts are drawn: a page may draw while playing."""
+
+    def advance(self, periods: int = 1) -> None:
+        """Step ``periods`` periods (fewer at the horizon), holding the lock."""
+        with self.lock:
+            for _ in range(periods):
+                if not self.running:
+                    return
+                self.step()
 
     def current_run(self) -> Run:
         """This run as the charts show it."""
@@ -150,9 +191,18 @@ class DashboardMarket(RelationshipMarket):
 
     def views(self) -> dict[str, bytes]:
         """Every chart of this period as PNG bytes (drawn once per period, see draw_views)."""
-        if self._views is None or self._views[0] != self.steps:
-            self._views = (self.steps, draw_views(self))
-        return self._views[1]
+        with self.lock:
+            if self._views is None or self._views[0] != self.steps:
+                self._views = (self.steps, draw_views(self))
+            return self._views[1]
+
+    def changed_levers(self) -> dict[str, tuple[Any, Any]]:
+        """Levers of the focal policy set away from the scenario's: name to (now, written)."""
+        return {
+            key: (self.levers[key], written)
+            for key, written in self.written_levers.items()
+            if key in self.levers and not _same(self.levers[key], written)
+        }
 
     def timeseries(self) -> pd.DataFrame:
         """Every firm's books so far, as ``timeseries.csv`` rows (cached per period)."""
@@ -162,6 +212,41 @@ class DashboardMarket(RelationshipMarket):
             table.insert(0, "policy", self.policy_name)
             self._table = (self.steps, table)
         return self._table[1]
+
+
+def _same(value: Any, written: Any) -> bool:
+    if isinstance(written, bool):
+        return bool(value) == written
+    return abs(float(value) - float(written)) < 1e-9
+
+
+LEVER_WORDS = {
+    "retention_share": ("retention share", "{:.0%}"),
+    "price": ("price", "{:g}"),
+    "quality": ("quality", "{:.2f}"),
+    "loyalty": ("loyalty programme", "{}"),
+    "loyalty_reward": ("loyalty reward", "{:g}"),
+    "referral_reward": ("referral reward", "{:g}"),
+}
+"""How the run card names a policy lever and writes its value."""
+
+
+def _lever_value(key: str, value: Any) -> str:
+    if key == "loyalty":
+        return "on" if value else "off"
+    return LEVER_WORDS[key][1].format(value)
+
+
+def policy_words(model: DashboardMarket) -> str:
+    """The policy's name, and how this run departs from it as the scenario writes it."""
+    changed = model.changed_levers()
+    if not changed:
+        return f"{model.policy_name} (as the scenario writes it)"
+    parts = [
+        f"{LEVER_WORDS[key][0]} {_lever_value(key, now)} instead of {_lever_value(key, written)}"
+        for key, (now, written) in changed.items()
+    ]
+    return f"{model.policy_name}, changed: {', '.join(parts)}"
 
 
 def _empty_timeseries() -> pd.DataFrame:
@@ -174,7 +259,7 @@ def describe(model: DashboardMarket) -> str:
     loyalty = "on" if policy.allocation.loyalty > 0 else "off"
     wom = "on" if market.responses.word_of_mouth.enabled else "off"
     return (
-        f"{model.policy_name}: {policy.allocation.retention_share:.0%} of "
+        f"{policy_words(model)}. {policy.allocation.retention_share:.0%} of "
         f"{policy.budget:,.0f} a month on retention; price {model.focal.price:g}, "
         f"quality {model.focal.quality:.2f}; loyalty programme {loyalty} "
         f"(reward {policy.loyalty_programme.reward_value:g}); referral reward "
@@ -192,12 +277,12 @@ def figures(model: DashboardMarket, *, network: bool = True) -> dict[str, Figure
         network: also draw the referral-network picture.
     """
     table, previous, colors = model.timeseries(), model.previous_run, model.firm_colors()
-    money = f"profit ({plots.CURRENCY_LABEL})"
+    money = f"profit a month ({plots.CURRENCY_LABEL})"
     drawn = {
         "customers": customers_figure(table, previous, colors),
         "flows": flows_figure(table, previous),
         "cumulative_profit": cumulative_profit_figure(table, previous, colors),
-        "profit": over_time_figure(table, "profit", money, "Profit per period", previous, colors),
+        "profit": over_time_figure(table, "profit", money, "Profit a month", previous, colors),
         "satisfaction": over_time_figure(
             table,
             "mean_satisfaction",
@@ -205,6 +290,7 @@ def figures(model: DashboardMarket, *, network: bool = True) -> dict[str, Figure
             "Mean satisfaction of the focal firm's customers",
             previous,
             colors,
+            ylim=(0.0, 1.0),
         ),
         "lifecycle": lifecycle_figure(table),
     }

@@ -87,6 +87,9 @@ def start(
     else:
         env[SCENARIO_ENV] = chosen
     env.setdefault("MPLBACKEND", "Agg")
+    # Every visitor's market lives in their session: free it half an hour after the tab is
+    # closed or reloaded, rather than after solara's default of a day.
+    env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", "30m")
     # Third-party start-up warnings (cookie policy on plain http, a hook-order check in
     # Mesa's own page) mean nothing to a teacher; errors still show.
     env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")

@@ -179,10 +179,10 @@ class Runner:
                 except BrokenProcessPool:
                     raise
                 except Exception as exc:  # the task could not run: every run of it failed
-                    from simulation.experiments.engine import _error_record
+                    from simulation.experiments.engine import error_record
 
                     records = [
-                        _error_record(task, r, s, i, arm.policy, exc)
+                        error_record(task, r, s, i, arm.policy, exc)
                         for r, s, i in zip(task.replications, task.seeds, task.run_ids, strict=True)
                     ]
                     result = TaskResult(task.point, [], records, {}, 0.0)

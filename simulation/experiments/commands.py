@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from simulation.errors import UserError
 from simulation.experiments.executors import default_jobs
@@ -34,7 +35,10 @@ def default_out(name: str) -> Path:
 
 
 def sweep(
-    experiment: Annotated[Path, typer.Argument(help="Experiment file (YAML).", show_default=False)],
+    experiment: Annotated[
+        Path,
+        typer.Argument(help="Experiment file (YAML), or a bundled one's name.", show_default=False),
+    ],
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Sweep folder (default results/sweeps/<experiment name>)."),
@@ -53,9 +57,14 @@ def sweep(
         bool, typer.Option("--overwrite", help="Replace a sweep folder of another experiment.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    skip_memory_check: Annotated[
+        bool,
+        typer.Option(help="Run even when the memory estimate exceeds what is available."),
+    ] = False,
 ) -> None:
     """Run a parameter sweep, Monte Carlo or sensitivity study, and write its report.
 
+    EXPERIMENT is a file, or the name of a bundled experiment (break_even, sobol_market...).
     An interrupted sweep resumes where it stopped when the same command is run again.
     """
     from simulation.experiments import load_experiment, run_sweep
@@ -67,7 +76,7 @@ def sweep(
     if not quiet:
         policies = len(loaded.policies)
         if scheduler:
-            where = f"on the Dask cluster at {scheduler}"
+            where = f"on the Dask cluster at {escape(scheduler)}"
         elif executor is ExecutorKind.dask:
             where = f"on a local Dask cluster of {jobs} workers"
         elif jobs == 1:
@@ -76,10 +85,11 @@ def sweep(
             where = f"on {jobs} worker processes"
         simulations = n_points * loaded.spec.replications * policies
         err.print(
-            f"[bold]{loaded.name}[/]: {n_points:,} design points x {loaded.spec.replications} "
-            f"replications x {policies} policies = {simulations:,} simulations"
+            f"[bold]{escape(loaded.name)}[/]: {n_points:,} design points x "
+            f"{loaded.spec.replications} replications x {policies} policies = "
+            f"{simulations:,} simulations"
             + (" (more replications where the CI is wide)" if loaded.spec.precision else "")
-            + f", {where}, into {target}/",
+            + f", {where}, into {escape(str(target))}/",
             highlight=False,
             soft_wrap=True,
         )
@@ -92,6 +102,7 @@ def sweep(
         overwrite=overwrite,
         progress=not quiet,
         console=err,
+        memory_check=not skip_memory_check,
     )
     per_sim = summary.simulation_seconds / summary.simulations if summary.simulations else 0.0
     # Counted as the experiment files count them: one simulation per policy per run.
@@ -109,18 +120,20 @@ def sweep(
     out.print(line, highlight=False, soft_wrap=True)
     if summary.failed:
         out.print(
-            f"[red]{summary.failed:,} runs failed[/]: errors in {summary.errors_dir}/ "
-            f"(one line each in {summary.out / 'errors.csv'}); the other runs are done. "
+            f"[red]{summary.failed:,} runs failed[/]: errors in "
+            f"{escape(str(summary.errors_dir))}/ (one line each in "
+            f"{escape(str(summary.out / 'errors.csv'))}); the other runs are done. "
             "Run the command again to retry them.",
             highlight=False,
             soft_wrap=True,
         )
     if summary.report is not None:
-        out.print(f"Report: {summary.report}", highlight=False, soft_wrap=True)
+        out.print(f"Report: {escape(str(summary.report))}", highlight=False, soft_wrap=True)
     if summary.interrupted:
         err.print(
-            f"[yellow]{summary.message}[/]: {summary.done + summary.skipped:,} runs are on disk "
-            f"in {summary.out}/ (marked incomplete); run the same command again to resume.",
+            f"[yellow]{escape(summary.message)}[/]: {summary.done + summary.skipped:,} runs are "
+            f"on disk in {escape(str(summary.out))}/ (marked incomplete); run the same command "
+            "again to resume.",
             highlight=False,
             soft_wrap=True,
         )
@@ -144,7 +157,8 @@ def report(
     if is_optimisation(directory):
         from simulation.experiments.optimise_report import build_optimise_report
 
-        out.print(f"Report: {build_optimise_report(directory)}", highlight=False, soft_wrap=True)
+        path = build_optimise_report(directory)
+        out.print(f"Report: {escape(str(path))}", highlight=False, soft_wrap=True)
         return
     store = SweepStore(directory)
     if not store.is_sweep():
@@ -156,7 +170,7 @@ def report(
                     f"{directory}: a run folder, and this relsim cannot re-report it"
                 ) from None
             path = rebuild_run_report(directory)
-            out.print(f"Report: {path}", highlight=False, soft_wrap=True)
+            out.print(f"Report: {escape(str(path))}", highlight=False, soft_wrap=True)
             return
         raise UserError(
             f"{directory}: not a sweep folder (no manifest.json written by relsim sweep) "
@@ -172,12 +186,15 @@ def report(
             highlight=False,
             soft_wrap=True,
         )
-    out.print(f"Report: {path}", highlight=False, soft_wrap=True)
+    out.print(f"Report: {escape(str(path))}", highlight=False, soft_wrap=True)
 
 
 def optimise(
     experiment: Annotated[
-        Path, typer.Argument(help="Optimisation file (YAML).", show_default=False)
+        Path,
+        typer.Argument(
+            help="Optimisation file (YAML), or a bundled one's name.", show_default=False
+        ),
     ],
     trials: Annotated[
         int | None,
@@ -201,23 +218,36 @@ def optimise(
         bool, typer.Option("--overwrite", help="Replace a folder of another optimisation.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    skip_memory_check: Annotated[
+        bool,
+        typer.Option(help="Run even when the memory estimate exceeds what is available."),
+    ] = False,
 ) -> None:
     """Find the best use of a budget: search, race the leaders, check them on fresh seeds.
 
+    EXPERIMENT is a file, or the name of a bundled optimisation (best_split).
     An interrupted optimisation resumes where it stopped when the same command is run again;
     a larger --trials extends a finished search.
     """
+    from simulation.experiments.engine import sweep_memory
     from simulation.experiments.optimise import run_optimisation
     from simulation.experiments.optimise_spec import load_optimisation
+    from simulation.experiments.spec import experiment_path
+    from simulation.limits import check_memory, scenario_memory
 
-    loaded = load_optimisation(experiment)
+    loaded = load_optimisation(experiment_path(experiment))
     target = out_dir or Path("results") / "optimise" / loaded.name
     spec = loaded.spec
+    if not skip_memory_check and scheduler is None:
+        markets = [loaded.market_scenario(m) for m in range(len(loaded.markets))]
+        largest = max(markets, key=lambda market: scenario_memory(market, 1).bytes)
+        check_memory(sweep_memory(largest, jobs, "the optimisation"))
     if not quiet:
         err.print(
-            f"[bold]{loaded.name}[/]: {trials or spec.search.trials} candidates "
+            f"[bold]{escape(loaded.name)}[/]: {trials or spec.search.trials} candidates "
             f"({spec.sampler}) x {len(loaded.markets)} markets x {spec.search.replications} "
-            f"replications, then racing and a check on fresh seeds, into {target}/",
+            f"replications, then racing and a check on fresh seeds, into "
+            f"{escape(str(target))}/",
             highlight=False,
             soft_wrap=True,
         )
@@ -240,18 +270,19 @@ def optimise(
         soft_wrap=True,
     )
     if summary.report is not None:
-        out.print(f"Report: {summary.report}", highlight=False, soft_wrap=True)
+        out.print(f"Report: {escape(str(summary.report))}", highlight=False, soft_wrap=True)
     if summary.interrupted:
         err.print(
-            f"[yellow]{summary.message}[/]: the runs done are in {summary.out}/; run the same "
-            "command again to resume.",
+            f"[yellow]{escape(summary.message)}[/]: the runs done are in "
+            f"{escape(str(summary.out))}/; run the same command again to resume.",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(130)
     if summary.failed:
         out.print(
-            f"[red]{summary.failed:,} runs failed[/]: errors in {summary.out / 'errors'}/",
+            f"[red]{summary.failed:,} runs failed[/]: errors in "
+            f"{escape(str(summary.out / 'errors'))}/",
             highlight=False,
             soft_wrap=True,
         )

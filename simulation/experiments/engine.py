@@ -33,12 +33,13 @@ import pandas as pd
 from simulation.errors import ScenarioError, UserError
 from simulation.experiments.decision import apply_settings
 from simulation.experiments.designs import DesignPoints, build_design, point_overrides
-from simulation.experiments.executors import Backend, open_backend
+from simulation.experiments.executors import Backend, default_jobs, open_backend
 from simulation.experiments.manifest import finish_manifest, start_manifest, write_inputs
 from simulation.experiments.progress import progress_bar
 from simulation.experiments.simulate import simulate
 from simulation.experiments.spec import Experiment
 from simulation.experiments.store import SweepStore, hash_text, run_identity
+from simulation.limits import MemoryNeed, check_memory, scenario_memory
 from simulation.runs.interrupts import sigterm_as_interrupt
 from simulation.runs.registry import release_models
 from simulation.scenario.schema import Scenario
@@ -117,7 +118,7 @@ def evaluate_task(task: Task) -> TaskResult:
                 row["elapsed_s"] = time.perf_counter() - began
                 run_rows.append(row)
         except Exception as exc:  # isolate the failure to this run
-            errors.append(_error_record(task, replication, seed, run_id, policy, exc))
+            errors.append(error_record(task, replication, seed, run_id, policy, exc))
             continue
         rows.extend(run_rows)
         by_policy = {r["policy"]: r for r in run_rows}
@@ -128,9 +129,10 @@ def evaluate_task(task: Task) -> TaskResult:
     return TaskResult(task.point, rows, errors, targets, time.perf_counter() - start)
 
 
-def _error_record(
+def error_record(
     task: Task, replication: int, seed: int, run_id: str, policy: str, exc: BaseException
 ) -> dict[str, Any]:
+    """One line of ``errors.csv``: a run that failed, why, and its traceback."""
     return {
         "run_id": run_id,
         "point": task.point,
@@ -153,6 +155,8 @@ class Plan:
     design: DesignPoints
     scenario_hashes: list[str]
     model: ModelFn
+    largest: Scenario | None = None
+    """The design point's scenario that needs the most memory (the memory check's)."""
 
     @property
     def points(self) -> pd.DataFrame:
@@ -210,6 +214,7 @@ def plan_sweep(
     if design is not None:
         drawn = _given_design(experiment, design, drawn)
     hashes, problems = [], []
+    largest: tuple[int, Scenario | None] = (-1, None)
     for point in range(len(drawn.points)):
         overrides = point_overrides(experiment.factors, drawn.points.iloc[point])
         try:
@@ -223,9 +228,21 @@ def plan_sweep(
                 break
             continue
         hashes.append(hash_text(resolved.model_dump_json()))
+        need = scenario_memory(resolved, 1).bytes
+        largest = max(largest, (need, resolved), key=lambda found: found[0])
     if problems:
         raise ScenarioError(problems)
-    return Plan(experiment, drawn, hashes, model or simulate)
+    return Plan(experiment, drawn, hashes, model or simulate, largest[1])
+
+
+def sweep_memory(scenario: Scenario, workers: int, what: str = "the sweep") -> MemoryNeed:
+    """The memory a sweep needs at its peak: ``workers`` simulations of its largest market.
+
+    Each worker holds one simulation at a time and results go to disk as they arrive, so
+    the design's size does not matter, only its largest market and the number of workers.
+    """
+    need = scenario_memory(scenario, workers, workers)
+    return MemoryNeed(what, need.bytes, f"its largest market: {need.detail}")
 
 
 def _given_design(
@@ -289,6 +306,7 @@ def run_sweep(
     progress: bool = False,
     report: bool = True,
     console: Any = None,
+    memory_check: bool = True,
 ) -> SweepSummary:
     """Run (or resume) a sweep into a folder.
 
@@ -304,14 +322,20 @@ def run_sweep(
         progress: show a progress bar (rich).
         report: write the report when the sweep ends (also after an interruption).
         console: a ``rich.console.Console`` for the progress bar.
+        memory_check: refuse, before the folder is touched, a sweep whose largest market
+            cannot fit in memory on this machine (not checked for a remote Dask scheduler,
+            whose workers have memory of their own).
 
     Returns:
         Counts of runs done, skipped and failed, and where the report is.
 
     Raises:
         UserError: invalid design points, a folder that holds something else, a bad executor.
+        ResourceError: the sweep would need more memory than this process may use.
     """
     plan = plan_sweep(experiment, model, design)
+    if memory_check and scheduler is None and plan.largest is not None:
+        check_memory(sweep_memory(plan.largest, jobs or default_jobs()))
     # The model is part of what decides the results: a folder filled by one model function
     # is never resumed with another.
     model_name = f"{plan.model.__module__}.{getattr(plan.model, '__qualname__', plan.model)}"
@@ -437,7 +461,7 @@ def _execute(
                         task.point,
                         [],
                         [
-                            _error_record(task, r, s, rid, "", exc)
+                            error_record(task, r, s, rid, "", exc)
                             for r, s, rid in zip(
                                 task.replications, task.seeds, task.run_ids, strict=True
                             )

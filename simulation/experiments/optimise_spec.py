@@ -40,6 +40,7 @@ from simulation.experiments.spec import (
     _base_scenario,
     _check_factors,
 )
+from simulation.limits import SEED_MAX
 from simulation.scenario.loading import format_validation_error, read_yaml, set_path
 from simulation.scenario.schema import Probability, Scenario, Strict
 
@@ -153,7 +154,7 @@ class OptimiseSpec(Strict):
     search: Search = Field(default_factory=Search)
     race: Race = Field(default_factory=Race)
     final: Final = Field(default_factory=Final)
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
     confidence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
 
     @property

@@ -11,6 +11,7 @@ reported on one line naming the file, the field path, the value and what is allo
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 from collections.abc import Mapping
@@ -24,7 +25,11 @@ from pydantic import Field, ValidationError, model_validator
 
 from simulation.errors import ScenarioError
 from simulation.experiments.decision import apply_settings, derived_policy
+from simulation.inputs import read_input_text
+from simulation.limits import MAX_REPLICATIONS, SEED_MAX
 from simulation.scenario.loading import (
+    EXPERIMENTS_DIR,
+    bundled_experiments,
     format_validation_error,
     load_scenario,
     read_yaml,
@@ -163,7 +168,7 @@ class Precision(Strict):
         description="stop adding replications at a point once the CI half-width is below this"
     )
     batch: Annotated[int, Field(ge=1, le=10_000)] = 5
-    max_replications: Annotated[int, Field(ge=2, le=100_000)] = 50
+    max_replications: Annotated[int, Field(ge=2, le=MAX_REPLICATIONS)] = 50
 
 
 class ExperimentSpec(Strict):
@@ -191,8 +196,8 @@ class ExperimentSpec(Strict):
     design: Design = Design()
     outcomes: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["npv"])
     target: Target | None = None
-    replications: Annotated[int, Field(ge=1, le=100_000)] = 5
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] = 5
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
     confidence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
     precision: Precision | None = None
 
@@ -261,7 +266,7 @@ def load_experiment(
         data, where = dict(source), "<experiment>"
         folder = Path(base_dir) if base_dir is not None else Path.cwd()
     else:
-        path = Path(source)
+        path = experiment_path(source)
         data, where = read_yaml(path), str(path)
         folder = Path(base_dir) if base_dir is not None else path.resolve().parent
     try:
@@ -269,6 +274,24 @@ def load_experiment(
     except ValidationError as exc:
         raise ScenarioError(_format_errors(exc, where)) from None
     return resolve(spec, where, folder)
+
+
+def experiment_path(name: str | Path) -> Path:
+    """An experiment file by its path, or by the name of a bundled one (``break_even``).
+
+    A file of that name in the current folder comes first.
+
+    Raises:
+        ScenarioError: neither exists.
+    """
+    path = Path(name)
+    if path.exists() or path.is_symlink():
+        return path  # whatever it is: the reader refuses a folder, FIFO or device unopened
+    for candidate in (EXPERIMENTS_DIR / path, EXPERIMENTS_DIR / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(p.stem for p in bundled_experiments())
+    raise ScenarioError(f"{name}: no such file (bundled experiments: {known})")
 
 
 def resolve(spec: ExperimentSpec, source: str, base_dir: Path) -> Experiment:
@@ -461,11 +484,14 @@ def _read_table(
     path = Path(spec.design.file)
     path = path if path.is_absolute() else base_dir / path
     where = f"{source}: design.file"
+    try:  # a regular file of bounded size: a folder, FIFO or device is refused unopened
+        text = read_input_text(path)
+    except ScenarioError as exc:
+        reason = exc.problems[0].removeprefix(f"{path}: ")
+        raise ScenarioError(f"{where}: {spec.design.file!r} is not allowed: {reason}") from None
     try:
-        table = pd.read_csv(path)
-    except FileNotFoundError:
-        raise ScenarioError(f"{where}: {spec.design.file!r} is not allowed: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        table = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise ScenarioError(
             f"{where}: {spec.design.file!r}: not a readable CSV: {reason}"

@@ -236,7 +236,8 @@ def _how_sure(
     n = int(verdicts["n"].max())
     text = (
         f"**How sure:** the margin of practical equivalence is {margin} of the other policy's "
-        "NPV (`--equivalence-margin`): a difference whose 95% interval lies inside it is a "
+        "NPV (the scenario's `equivalence_margin`, or `--equivalence-margin`): a difference "
+        "whose 95% interval lies inside it is a "
         "tie, one whose interval lies beyond it is a win, and one whose interval crosses its "
         "edge leaves the verdict open."
     )

@@ -245,7 +245,7 @@ def run_scenario(
     seed: int | None = None,
     jobs: int = 1,
     on_result: Callable[[RunResult], None] | None = None,
-    equivalence_margin: float = EQUIVALENCE_MARGIN,
+    equivalence_margin: float | None = None,
     memory_check: bool = True,
     transactions: str | Path | None = None,
 ) -> ScenarioResults:
@@ -258,7 +258,8 @@ def run_scenario(
         jobs: worker processes (1 runs in this process). Results do not depend on it.
         on_result: called after each run (progress bars).
         equivalence_margin: share of NPV within which two policies are practically
-            equivalent (kept with the results for the report).
+            equivalent (kept with the results for the report); overrides the scenario's
+            ``equivalence_margin``.
         memory_check: refuse, before running, what cannot fit in memory.
         transactions: a folder (it must exist) to write each run's transaction log into,
             ``POLICY-REPLICATION.parquet`` (``.csv`` without pyarrow).
@@ -267,7 +268,7 @@ def run_scenario(
         The tidy tables, the comparison of each policy with the first included.
 
     Raises:
-        ScenarioError: replications or seed out of the schema's range.
+        ScenarioError: replications, seed or margin out of the schema's range.
         ResourceError: the runs would need more memory than this process may use.
     """
     from simulation.limits import check_memory, scenario_memory
@@ -275,6 +276,7 @@ def run_scenario(
 
     # The schema's own ranges, so that the scenario written with the results loads again.
     scenario = run_settings(scenario, replications, seed, source="run_scenario")
+    scenario = _with_margin(scenario, equivalence_margin, "run_scenario")
     n, master = scenario.replications, scenario.seed
     if memory_check:
         check_memory(scenario_memory(scenario, n * len(scenario.policies), jobs))
@@ -286,8 +288,17 @@ def run_scenario(
         replication_seeds(master, n),
         results,
         compare_policies,
-        equivalence_margin=equivalence_margin,
+        equivalence_margin=scenario.equivalence_margin,
     )
+
+
+def _with_margin(scenario: Scenario, margin: float | None, source: str) -> Scenario:
+    """The scenario with its equivalence margin overridden (checked by the schema)."""
+    if margin is None:
+        return scenario
+    from simulation.scenario.loading import apply_overrides
+
+    return apply_overrides(scenario, {"equivalence_margin": margin}, source=source)
 
 
 def run_until_decided(
@@ -299,7 +310,8 @@ def run_until_decided(
     jobs: int = 1,
     on_result: Callable[[RunResult], None] | None = None,
     on_round: Callable[[int, int], None] | None = None,
-    equivalence_margin: float = EQUIVALENCE_MARGIN,
+    equivalence_margin: float | None = None,
+    transactions: str | Path | None = None,
 ) -> ScenarioResults:
     """Add paired replications until the verdict on NPV is settled, or the cap is reached.
 
@@ -318,7 +330,10 @@ def run_until_decided(
         jobs: worker processes.
         on_result: called after each run (progress bars).
         on_round: called before each round with (replications so far, total after it).
-        equivalence_margin: share of NPV within which two policies are practically equivalent.
+        equivalence_margin: share of NPV within which two policies are practically equivalent
+            (default: the scenario's ``equivalence_margin``).
+        transactions: a folder to write each run's transaction log into (as
+            :func:`run_scenario`).
 
     Returns:
         The results of every replication run, with ``until_decided`` filled in.
@@ -326,6 +341,8 @@ def run_until_decided(
     from simulation.scenario.controls import run_settings
 
     scenario = run_settings(scenario, None, seed, source="run_until_decided")
+    scenario = _with_margin(scenario, equivalence_margin, "run_until_decided")
+    equivalence_margin = scenario.equivalence_margin
     start = min(cap, max(2, replications or scenario.replications))
     master = scenario.seed
     policies = list(scenario.policies)
@@ -335,7 +352,7 @@ def run_until_decided(
         if on_round is not None:
             on_round(done, target)
         current = scenario.model_copy(update={"replications": target, "seed": master})
-        results += _run_replications(current, range(done, target), jobs, on_result)
+        results += _run_replications(current, range(done, target), jobs, on_result, transactions)
         done = target
         summary = pd.DataFrame(
             [{"policy": r.policy, "replication": r.replication, **r.summary} for r in results]
@@ -408,9 +425,9 @@ def collect(
     results: list[RunResult],
     compare: Callable[..., pd.DataFrame],
     *,
-    equivalence_margin: float = EQUIVALENCE_MARGIN,
+    equivalence_margin: float | None = None,
 ) -> ScenarioResults:
-    """Assemble per-run results into the scenario's tables."""
+    """Assemble per-run results into the scenario's tables (margin: the scenario's by default)."""
     timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
     summary = pd.DataFrame(
         [
@@ -452,5 +469,7 @@ def collect(
         cohorts=cohorts,
         lifetime_values=ltv,
         comparison=compare(summary, baseline=policies[0]),
-        equivalence_margin=equivalence_margin,
+        equivalence_margin=(
+            scenario.equivalence_margin if equivalence_margin is None else equivalence_margin
+        ),
     )

@@ -125,7 +125,7 @@ def foreign_files(folder: Path) -> list[str]:
         manifest = json_file(folder / "manifest.json")
     except (OSError, ValueError):
         manifest = {}
-    own = isinstance(manifest, dict) and manifest.get("kind") == "run"
+    own = isinstance(manifest, dict) and manifest.get("kind") in ("run", "calibration")
     listed = manifest.get("files") if own else None
     foreign = []
     for path in sorted(folder.rglob("*")):

@@ -12,6 +12,9 @@ something else:
   (the three default firms), so that naming one firm never replaces the market;
 - a distribution given with another ``dist`` replaces the inherited one (the parameters of a
   beta mean nothing to a gamma);
+- one way of saying a thing drops the inherited other way (a policy's ``level`` or
+  ``allocation``, a gamma's ``mean`` and ``sd`` or ``shape`` and ``rate``: the schema's
+  ``alternatives``);
 - ``!replace`` before a list or a mapping (``firms: !replace [...]``) takes it as it stands,
   replacing the inherited value whole: the one way to reorder the firms or start afresh.
 """
@@ -26,8 +29,8 @@ import yaml
 from pydantic import BaseModel
 
 from simulation.errors import ScenarioError
-from simulation.scenario.fields import Shape, field_shape, named_item, shape_of
-from simulation.scenario.schema import Scenario
+from simulation.scenario.fields import Shape, field_shape, named_item, shape_of, tag_value
+from simulation.scenario.schema import Scenario, without_alternatives
 
 REPLACE_TAG = "!replace"
 
@@ -105,6 +108,8 @@ def _merge_block(
 ) -> dict[str, Any]:
     """Merge two mappings holding the keys of ``shape`` (a block, or a mapping of names)."""
     merged = copy.deepcopy(dict(base))
+    if shape.kind == "model" and shape.model is not None:
+        merged = without_alternatives(shape.model, merged, derived)
     for key, value in derived.items():
         path = f"{where}.{key}" if where else str(key)
         inner = _key_shape(shape, key)
@@ -137,7 +142,8 @@ def _merge_value(inherited: Any, value: Any, shape: Shape | None, source: str, p
         tag = shape.tag
         if tag and value.get(tag, inherited.get(tag)) != inherited.get(tag):
             return plain(value)  # another distribution kind: the old parameters do not apply
-        return _merge_block(inherited, value, Shape("value", None), source, path)
+        member = _member_shape(shape, inherited.get(tag or "")) or Shape("value", None)
+        return _merge_block(inherited, value, member, source, path)
     return _merge_block(inherited, value, shape, source, path)
 
 
@@ -210,6 +216,49 @@ def _default_of(shape: Shape, key: str) -> list[Any]:
     assert shape.model is not None
     value = shape.model.model_fields[key].get_default(call_default_factory=True)
     return [item.model_dump(mode="python", exclude_unset=True) for item in value]
+
+
+# --------------------------------------------------------------------------- overrides
+def drop_alternatives(
+    data: dict[str, Any], path: str, value: Any, schema: type[BaseModel] = Scenario
+) -> None:
+    """After ``path`` of full settings is set to ``value``, drop the other ways of saying it.
+
+    A scenario's full settings (a model dump) carry a policy's ``level`` and the allocation
+    it stands for; setting one of them (``policies.x.level``, ``policies.x.allocation.loyalty``)
+    sets the other to null, as a file that gives one does. A null ``value`` drops nothing.
+    Parts of ``path`` that the settings or the schema do not hold are left alone.
+    """
+    if value is None:
+        return
+    node: Any = data
+    shape: Shape | None = shape_of(schema)
+    for part in path.split("."):
+        if shape is not None and shape.kind == "choice" and isinstance(node, Mapping):
+            shape = _member_shape(shape, node.get(shape.tag or ""))
+        if shape is None or not isinstance(node, dict | list):
+            return
+        if isinstance(node, dict) and shape.kind == "model" and shape.model is not None:
+            cleared = without_alternatives(shape.model, node, {part: value})
+            node.update({key: None for key in node if key not in cleared})
+        inner = shape.item if shape.kind in ("list", "mapping") else _key_shape(shape, part)
+        node, shape = _step(node, part), inner
+
+
+def _member_shape(shape: Shape, tag: Any) -> Shape | None:
+    """The shape of the member of a choice whose tag is ``tag``."""
+    found = [m for m in shape.members if shape.tag and tag_value(m, shape.tag) == tag]
+    return Shape("model", found[0], model=found[0]) if found else None
+
+
+def _step(node: dict[str, Any] | list[Any], part: str) -> Any:
+    """The child of a settings node: a key, a list position, or a list item by name."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+        return node[int(part)]
+    named = [item for item in node if isinstance(item, Mapping) and item.get("name") == part]
+    return named[0] if named else None
 
 
 def _short(value: Any) -> str:

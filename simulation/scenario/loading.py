@@ -17,6 +17,7 @@ from simulation.limits import MAX_EXTENDS_DEPTH
 from simulation.scenario.extending import (
     REPLACE_TAG,
     construct_replace,
+    drop_alternatives,
     merge_derived,
     plain,
     structure_changes,
@@ -383,6 +384,7 @@ def apply_overrides(
     for path, value in overrides.items():
         try:
             set_path(data, path, value)
+            drop_alternatives(data, path, value)  # a new allocation replaces a level, ...
         except KeyError as exc:
             problems.append(f"{source}: {path}: {exc.args[0]}")
     if problems:

@@ -265,6 +265,8 @@ def _number(value: Any) -> str:
         return "inf" if value > 0 else "-inf"
     if isinstance(value, int) and value > 2**32 and value & (value - 1) == 0:
         return f"2^{value.bit_length() - 1}"
+    if isinstance(value, int) and value > 2**32 and value & (value + 1) == 0:
+        return f"2^{value.bit_length()} - 1"
     if float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
     return repr(float(value))
@@ -339,6 +341,10 @@ Paths are dotted as in `--set` and in experiment factors. `<name>` stands for a 
 policy's name (`market.firms.Rival A.price`, `policies.balanced.budget`), `<n>` for a
 position in a list, counted from 0. A **block** holds the keys listed under it. Units and
 sources are given where the schema states them; a blank cell means none is stated.
+A block given in part starts from the defaults listed here for its keys (a firm's
+`strategy: {{budget: 5000}}` keeps the level `reactive`); a distribution given with another
+`dist` replaces the default whole, and one way of saying a thing drops the other (a policy's
+`level` or `allocation`, a gamma's `mean` and `sd` or `shape` and `rate`).
 In a file that `extends:` another, blocks merge key by key and firms and policies by name
 (`!replace` replaces a list or block whole): see the README, "Scenario files".
 """

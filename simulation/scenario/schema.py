@@ -15,11 +15,14 @@ unit is in its ``unit`` metadata (``docs/scenario-reference.md``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
+
+from simulation.limits import MAX_REPLICATIONS, SEED_MAX
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -44,9 +47,32 @@ class Strict(BaseModel):
 
     YAML reads ``.nan`` and ``.inf`` as numbers; in a scenario they are always a mistake and
     would otherwise run into NaN results or a traceback.
+
+    A block given in part starts from its key's default, not from the block type's own
+    defaults: ``thank_you: {unit_cost: 0.2}`` keeps the default thank-you's satisfaction and
+    strength effects, and a firm's ``strategy: {budget: 5000}`` keeps its default level. A
+    distribution given with another ``dist`` replaces the default whole.
+
+    Attributes:
+        alternatives: groups of keys that say one thing in different ways (a gamma's mean and
+            sd, or its shape and rate); a block given one group drops the others it inherits.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
+    alternatives: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_blocks_from_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        filled = dict(data)
+        for key, value in data.items():
+            field = cls.model_fields.get(key)
+            default = field.default if field is not None else None
+            if isinstance(value, Mapping) and isinstance(default, BaseModel):
+                filled[key] = filled_from(default, value)
+        return filled
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +90,52 @@ class Strict(BaseModel):
                         {"key": key, "value": value},
                     )
         return data
+
+
+def filled_from(default: BaseModel, given: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A block given in part, completed from the default it overrides.
+
+    The given keys win; blocks inside are completed from the default's own blocks in turn.
+    A block of another kind (a different single-value tag such as ``dist``) replaces the
+    default whole; a group of :attr:`Strict.alternatives` given drops the others, and a
+    block given as one of the alternatives (a policy's ``allocation``) is taken whole.
+
+    Args:
+        default: the value the key has when the block is not given.
+        given: the keys given for the block.
+    """
+    fields = type(default).model_fields
+    for name, field in fields.items():
+        tag = get_args(field.annotation) if get_origin(field.annotation) is Literal else ()
+        if len(tag) == 1 and name in given and given[name] != getattr(default, name):
+            return given  # another kind: the default's parameters mean nothing to it
+    filled = without_alternatives(type(default), default.model_dump(), given)
+    filled.update(given)
+    ways = {key for group in getattr(default, "alternatives", ()) for key in group}
+    for key, value in given.items():
+        inner = getattr(default, key) if key in fields and key not in ways else None
+        if isinstance(value, Mapping) and isinstance(inner, BaseModel):
+            filled[key] = filled_from(inner, value)
+    return filled
+
+
+def without_alternatives(
+    model: type[BaseModel], inherited: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``inherited`` without the keys of the alternatives to a group that ``given`` sets.
+
+    A group counts as given when one of its keys is given a value other than null.
+    """
+    kept = dict(inherited)
+    groups: tuple[tuple[str, ...], ...] = getattr(model, "alternatives", ())
+    for group in groups:
+        if any(given.get(key) is not None for key in group):
+            for other in groups:
+                if other != group:
+                    for key in other:
+                        if key not in given:
+                            kept.pop(key, None)
+    return kept
 
 
 def _plain_types(annotation: Any) -> set[Any]:
@@ -149,6 +221,7 @@ class Gamma(Strict):
     rates (Schmittlein, Morrison & Colombo 1987; Fader, Hardie & Lee 2005): mean ``r / alpha``.
     """
 
+    alternatives: ClassVar[tuple[tuple[str, ...], ...]] = (("mean", "sd"), ("shape", "rate"))
     dist: Literal["gamma"]
     mean: Positive | None = None
     sd: Positive | None = None
@@ -622,10 +695,18 @@ class Targeting(Strict):
 
 
 class Policy(Strict):
-    """One strategy: a budget per period and how it is spent."""
+    """One strategy: a budget per period and how it is spent.
 
+    The split of the budget is given either by a ``level``, which stands for a ready-made
+    allocation (``LEVEL_ALLOCATIONS``), or by an ``allocation``; with neither, the ``basic``
+    level. Both may be given only when they agree (as in a scenario written with results).
+    """
+
+    alternatives: ClassVar[tuple[tuple[str, ...], ...]] = (("level",), ("allocation",))
     description: str = ""
-    level: Literal["basic", "reactive", "accountable", "proactive", "partnership"] | None = None
+    level: Literal["basic", "reactive", "accountable", "proactive", "partnership"] | None = Field(
+        None, description="a relationship-marketing level standing for its allocation"
+    )
     budget: NonNegative = Field(
         30000.0, description="marketing budget", json_schema_extra=unit("money per month")
     )
@@ -643,6 +724,21 @@ class Policy(Strict):
     targeting: Targeting = Targeting()
     price: NonNegative | None = Field(None, description="overrides the firm's price")
     quality: Probability | None = Field(None, description="overrides the firm's quality")
+
+    @field_validator("allocation")
+    @classmethod
+    def _agrees_with_level(cls, allocation: Allocation | None, info: ValidationInfo) -> Any:
+        level = info.data.get("level")
+        if allocation is None or level is None:
+            return allocation
+        own = LEVEL_ALLOCATIONS[level]
+        if any(abs(getattr(allocation, k) - own.get(k, 0.0)) > 1e-9 for k in LEVERS):
+            shares = ", ".join(f"{k} {v:g}" for k, v in own.items())
+            raise ValueError(
+                f"level {level!r} is given too, and stands for another allocation ({shares}): "
+                "give a level or an allocation, not both"
+            )
+        return allocation
 
     @model_validator(mode="after")
     def _expand_level(self) -> Policy:
@@ -753,8 +849,14 @@ class Scenario(Strict):
     policies: Annotated[dict[str, Policy], Field(min_length=1)] = Field(
         default_factory=lambda: {"baseline": Policy(level="reactive")}
     )
-    replications: Annotated[int, Field(ge=1, le=100_000)] = 10
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 20240101
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] = 10
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 20240101
+    equivalence_margin: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.01,
+        description="share of NPV within which two policies are practically equivalent: the "
+        "report names a winner only when its lead clears it (`--equivalence-margin` overrides)",
+        json_schema_extra=unit("share of NPV"),
+    )
 
     @property
     def focal(self) -> FirmSpec:

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from simulation.dashboard import app, charts, market
 from simulation.dashboard import server as dashboard
+from simulation.dashboard.playing import PlayClock
 from simulation.market.model import RelationshipMarket
 from simulation.scenario.loading import load_scenario
 
@@ -25,7 +26,7 @@ SEED = 7
 
 def render_page(**levers):
     """Render the page with a small market; return the render context."""
-    page = app.make_page(use_threads=solara.reactive(False), rng=SEED, **levers)
+    page = app.make_page(rng=SEED, **levers)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # Mesa's page puts its controls in the app's sidebar: render it inside an app layout.
@@ -92,9 +93,13 @@ def test_a_mesa_scenario_object_means_the_dashboard_scenario(monkeypatch):
     assert model.config.name == "acquisition_vs_retention"
 
 
+def slider_labels(rc) -> list[str]:
+    return [w.label for w in rc.find(v.Slider).widgets]
+
+
 def test_page_renders_steps_and_resets():
     rc = render_page(customers=400)
-    assert "period 0 of 120" in html(rc)
+    assert "month 0 of 120" in html(rc)
     first = images(rc)
     assert len(first) == 7  # every chart, waiting for the first period
 
@@ -102,7 +107,7 @@ def test_page_renders_steps_and_resets():
     step.click()
     step.click()
     text = html(rc)
-    assert "period 2 of 120" in text
+    assert "month 2 of 120" in text
     assert "this run" in text and "customers" in text
     after = images(rc)
     assert len(after) == 7
@@ -113,7 +118,8 @@ def test_page_renders_steps_and_resets():
     assert images(rc)[-1] != first[-1]
 
     button(rc, "Reset").click()
-    assert "period 0 of 120" in html(rc)
+    assert "month 0 of 120" in html(rc)
+    step = button(rc, "Step")
     step.click()
     text = html(rc)
     assert "Previous run" in text and "previous run" in text
@@ -121,11 +127,74 @@ def test_page_renders_steps_and_resets():
 
 def test_a_lever_takes_effect_on_reset():
     rc = render_page(customers=400)
-    (slider,) = [w for w in rc.find(v.Slider).widgets if w.label == "Retention share"]
+    assert not rc.find(v.Alert).widgets
+    (slider,) = [w for w in rc.find(v.Slider).widgets if w.label.startswith("Retention share")]
     slider.v_model = 0.9
+    # The value shows beside the lever at all times, and the page says it waits for Reset.
+    assert "Retention share: 0.90" in slider_labels(rc)
+    assert "press Reset" in str(rc.find(v.Alert).widget.children)
     button(rc, "Reset").click()
     button(rc, "Step").click()
-    assert "balanced: 90% of" in html(rc)
+    assert "balanced, changed: retention share 90% instead of 50%. 90% of" in html(rc)
+    assert not rc.find(v.Alert).widgets
+
+
+def test_choosing_a_policy_moves_its_levers_and_the_run_card_names_it():
+    rc = render_page(customers=400)
+    assert "balanced (as the scenario writes it)" in html(rc)
+    rc.find(v.Select).widget.v_model = "retention_focused"
+    written = load_scenario("acquisition_vs_retention").policies["retention_focused"]
+    share = written.allocation.retention_share
+    assert f"Retention share: {share:.2f}" in slider_labels(rc)
+    assert f"Referral reward: {written.referral_reward:g}" in slider_labels(rc)
+    button(rc, "Reset").click()
+    text = html(rc)
+    assert "retention_focused (as the scenario writes it)" in text
+    assert f"{share:.0%} of" in text
+
+
+def test_mesa_internal_controls_are_not_on_the_page():
+    rc = render_page(customers=400)
+    labels = slider_labels(rc)
+    assert not any("Interval" in label for label in labels)
+    assert labels[0].startswith("Play speed: 8 months a second")
+    checkboxes = [w.label for w in rc.find(v.Checkbox).widgets]
+    assert "Use Threads" not in checkboxes and "Loyalty programme" in checkboxes
+    assert not rc.find(v.Tab).widgets  # no "Page 0" tab
+
+
+def test_every_visitor_has_a_market_of_their_own():
+    # Two renders of the same page element stand for two visitors (two sessions).
+    page = app.make_page(rng=SEED, customers=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, first = solara.render(solara.AppLayout(children=[page]), handle_error=False)
+        _, second = solara.render(solara.AppLayout(children=[page]), handle_error=False)
+    button(first, "Step").click()
+    button(first, "Step").click()
+    assert "month 2 of 120" in html(first)
+    assert "month 0 of 120" in html(second)
+    button(second, "Step").click()
+    assert "month 1 of 120" in html(second) and "month 2 of 120" in html(first)
+
+
+def test_the_play_clock_keeps_its_pace():
+    clock = PlayClock(period=10, started=100.0, pace=8.0)
+    assert clock.due(100.0) == 11  # the next period at once
+    assert clock.due(101.0) == 19  # then eight a second
+    assert clock.due(115.0) == 10 + 1 + 120
+    assert clock.wait(11, 100.0) == pytest.approx(0.125)
+    assert clock.wait(11, 100.2) == 0.0  # late: no waiting
+    assert clock.wait(10, 100.0) == 0.0
+
+
+def test_slider_values_are_written_with_their_step():
+    scenario = load_scenario("acquisition_vs_retention")
+    params = app.model_params(scenario, "acquisition_vs_retention")
+    assert app.shown_value(params["retention_share"], 0.35) == "0.35"
+    assert app.shown_value(params["price"], 50.0) == "50"
+    assert app.shown_value(params["quality"], 0.7) == "0.70"
+    assert app.shown_value(params["customers"], 12000) == "12,000"
 
 
 def test_a_step_renders_quickly():
@@ -239,3 +308,18 @@ def test_the_previous_run_is_the_last_that_moved(stepped):
     assert third.previous_run is second.previous_run
     third.remember(app.DashboardMarket(rng=SEED, customers=500))  # only the first call counts
     assert third.previous_run is second.previous_run
+
+
+def test_satisfaction_is_drawn_on_its_full_scale(stepped):
+    drawn = market.figures(stepped, network=False)
+    assert drawn["satisfaction"].axes[0].get_ylim() == (0.0, 1.0)
+
+
+def test_the_run_card_names_what_departs_from_the_policy():
+    same = app.DashboardMarket(rng=SEED, customers=300, policy="balanced", retention_share=0.5)
+    assert same.changed_levers() == {}
+    assert market.describe(same).startswith("balanced (as the scenario writes it). 50% of")
+    moved = app.DashboardMarket(rng=SEED, customers=300, policy="balanced", loyalty=False)
+    assert market.describe(moved).startswith(
+        "balanced, changed: loyalty programme off instead of on."
+    )

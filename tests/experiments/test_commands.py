@@ -143,10 +143,11 @@ def test_invalid_experiment_exits_2_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_sweep_with_failures_and_refusals_on_the_command_line(tmp_path, capsys):
+def test_sweep_with_failures_and_refusals_on_the_command_line(tmp_path, capsys, monkeypatch):
     path = REPO / "experiments" / "tiny.yaml"
     out = tmp_path / "tiny"
-    assert main(["sweep", str(path), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    monkeypatch.chdir(tmp_path)  # no tiny.yaml here: the name finds the bundled experiment
+    assert main(["sweep", "tiny", "--out", str(out), "--jobs", "1", "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "18 runs in" in text and "Report:" in text
     assert (out / "report.md").exists() and (out / "plots" / "break_even.png").exists()
@@ -198,3 +199,17 @@ def test_report_on_a_run_folder_rebuilds_the_run_report(tmp_path):
     (out / "report.md").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "report.md").exists()
+
+
+def test_an_experiment_is_found_by_path_first_then_by_bundled_name(tmp_path, monkeypatch):
+    from simulation.errors import ScenarioError
+    from simulation.experiments.spec import experiment_path
+    from simulation.scenario.loading import EXPERIMENTS_DIR
+
+    monkeypatch.chdir(tmp_path)
+    assert experiment_path("break_even") == EXPERIMENTS_DIR / "break_even.yaml"
+    assert experiment_path("break_even.yaml") == EXPERIMENTS_DIR / "break_even.yaml"
+    (tmp_path / "break_even.yaml").write_text("name: mine\n")
+    assert experiment_path("break_even.yaml") == Path("break_even.yaml")  # the local file
+    with pytest.raises(ScenarioError, match="nonesuch: no such file .bundled experiments: "):
+        experiment_path("nonesuch")

@@ -356,3 +356,28 @@ def test_without_pyarrow_tables_are_csv_and_resume_works(tmp_path, monkeypatch):
     whole = evaluate(experiment, jobs=1, model=interrupting)
     assert table["npv"].to_numpy() == pytest.approx(whole["npv"].to_numpy(), rel=1e-12)
     assert table["run_id"].tolist() == whole["run_id"].tolist()
+
+
+# --------------------------------------------------------------------------- memory
+def test_a_sweep_is_checked_for_memory_at_its_largest_market_before_the_folder(
+    tmp_path, monkeypatch
+):
+    from simulation.errors import ResourceError
+    from simulation.experiments.engine import plan_sweep, sweep_memory
+
+    experiment = spec(
+        factors=[{"path": "market.customers", "name": "n", "values": [1000, 250_000, 4000]}],
+        replications=1,
+    )
+    plan = plan_sweep(experiment, noisy_linear)
+    assert plan.largest is not None and plan.largest.market.customers == 250_000
+    need = sweep_memory(plan.largest, 2)
+    assert "its largest market: 250,000 customers x " in need.detail
+    monkeypatch.setattr("simulation.limits.available_memory", lambda: (need.bytes, "a limit"))
+    with pytest.raises(ResourceError, match="the sweep needs about .*--skip-memory-check"):
+        run_sweep(experiment, tmp_path / "s", jobs=2, model=noisy_linear, report=False)
+    assert not (tmp_path / "s").exists()
+    summary = run_sweep(
+        experiment, tmp_path / "s", jobs=1, model=noisy_linear, report=False, memory_check=False
+    )
+    assert summary.complete and summary.done == 3

@@ -116,7 +116,10 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
         "price": floats(0, 300),
         "quality": PROBABILITY,
     }
-    return draw(st.fixed_dictionaries({"budget": MONEY}, optional=optional))
+    drawn = draw(st.fixed_dictionaries({"budget": MONEY}, optional=optional))
+    if "level" in drawn and "allocation" in drawn:  # one way of giving the split, not both
+        del drawn[draw(st.sampled_from(["level", "allocation"]))]
+    return drawn
 
 
 @st.composite

@@ -28,6 +28,7 @@ import pandas as pd
 import pytest
 
 from simulation.cli import main
+from simulation.scenario.loading import load_scenario
 
 RELSIM = Path(sys.executable).with_name("relsim")
 TINY = ["--customers", "150", "--periods", "3", "--replications", "1", "--jobs", "1", "--quiet"]
@@ -205,6 +206,17 @@ LIMITS = {
     "replications_above_the_file_limit": Attack(
         [*RUN, "--out", "{tmp}/r", "--replications", "10000000"], 2, ["--replications", "100000"]
     ),
+    "equivalence_margin_flag_out_of_range": Attack(
+        [*RUN, "--out", "{tmp}/r", "--equivalence-margin", "1.5"],
+        2,
+        ["--equivalence-margin", "equivalence_margin: 1.5", "less than 1"],
+    ),
+    "equivalence_margin_in_a_file_out_of_range": Attack(
+        ["run", "{tmp}/s.yaml", "--out", "{tmp}/r"],
+        2,
+        ["s.yaml: equivalence_margin: -0.1", "greater than or equal to 0"],
+        setup=lambda tmp, _: (tmp / "s.yaml").write_text("equivalence_margin: -0.1\n"),
+    ),
     "seed_in_a_file_above_the_range": Attack(
         ["run", "{tmp}/s.yaml", "--out", "{tmp}/r"],
         2,
@@ -223,6 +235,12 @@ def _laughs(tmp: Path, _: Path) -> None:
     for i in range(1, 12):
         text += f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n"
     (tmp / "laughs.yaml").write_text(text)
+
+
+def _table_design(tmp: Path) -> None:
+    (tmp / "t.yaml").write_text(
+        "name: t\nscenario: acquisition_vs_retention\ndesign: {kind: table, file: table}\n"
+    )
 
 
 def _chain(tmp: Path, _: Path) -> None:
@@ -275,14 +293,29 @@ INPUTS = {
     ),
     "design_table_that_is_a_folder": Attack(
         ["sweep", "{tmp}/t.yaml", "--out", "{tmp}/s"],
-        3,
-        ["Is a directory"],
+        2,
+        ["t.yaml: design.file: 'table' is not allowed", "is a folder"],
+        setup=lambda tmp, _: ((tmp / "table").mkdir(), _table_design(tmp)),
+    ),
+    "design_table_that_is_a_fifo": Attack(  # reading it would wait for a writer forever
+        ["sweep", "{tmp}/t.yaml", "--out", "{tmp}/s"],
+        2,
+        ["design.file: 'table' is not allowed", "FIFO"],
+        setup=lambda tmp, _: (os.mkfifo(tmp / "table"), _table_design(tmp)),
+    ),
+    "design_table_too_large": Attack(
+        ["sweep", "{tmp}/t.yaml", "--out", "{tmp}/s"],
+        2,
+        ["design.file: 'table' is not allowed", "at most 4,194,304 bytes"],
         setup=lambda tmp, _: (
-            (tmp / "table").mkdir(),
-            (tmp / "t.yaml").write_text(
-                "name: t\nscenario: acquisition_vs_retention\ndesign: {kind: table, file: table}\n"
-            ),
+            (tmp / "table").write_text("x\n" + "1\n" * 2_200_000),
+            _table_design(tmp),
         ),
+    ),
+    "unknown_experiment_name": Attack(
+        ["sweep", "nonesuch", "--out", "{tmp}/s"],
+        2,
+        ["nonesuch: no such file", "bundled experiments", "break_even"],
     ),
     "unknown_scheduler_scheme": Attack(
         ["sweep", "{tmp}/e.yaml", "--scheduler", "foo://host:1", "--out", "{tmp}/s", "-q"],
@@ -366,6 +399,31 @@ def test_markup_in_a_folder_name_is_printed_as_it_is(tmp_path, monkeypatch, caps
     assert code == 0, err
     assert "Results: [bold]res/" in out
     assert (tmp_path / "[bold]res" / "manifest.json").is_file()
+
+
+def test_markup_in_a_sweep_folder_name_is_printed_as_it_is(sweeps, tmp_path, capsys):
+    folder = tmp_path / "[bold]s"
+    shutil.copytree(sweeps[0], folder)
+    (tmp_path / "e.yaml").write_text(SWEEP)
+    code, out, err = invoke(["sweep", str(tmp_path / "e.yaml"), "--out", str(folder)], capsys)
+    assert code == 0, err
+    assert f"into {folder}/" in err  # the banner
+    assert f"Report: {folder}/report.md" in out
+    code, out, err = invoke(["report", str(folder)], capsys)
+    assert code == 0 and f"Report: {folder}/report.md" in out
+
+
+def test_the_scenario_sets_the_equivalence_margin_and_the_flag_overrides_it(tmp_path, capsys):
+    (tmp_path / "s.yaml").write_text(f"extends: {SCENARIO}.yaml\nequivalence_margin: 0.05\n")
+    runs = {"file": [], "flag": ["--equivalence-margin", "0.2"]}
+    for name, flag in runs.items():
+        out = tmp_path / name
+        assert main(["run", str(tmp_path / "s.yaml"), *TINY, "--out", str(out), *flag]) == 0
+        runs[name] = json.loads((out / "manifest.json").read_text())["equivalence_margin"]
+        again = load_scenario(out / "scenario.yaml").equivalence_margin
+        assert again == runs[name]  # the written scenario reproduces the report's margin
+    assert runs == {"file": 0.05, "flag": 0.2}
+    capsys.readouterr()
 
 
 # --------------------------------------------------------------------------- one range
@@ -663,6 +721,54 @@ def test_a_damaged_run_file_is_set_aside_and_only_its_runs_are_computed_again(
 
 
 # --------------------------------------------------------------------------- memory
+def _little_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        "simulation.limits.available_memory", lambda: (64 * 2**20, "a test's memory limit")
+    )
+
+
+def test_a_sweep_too_large_for_memory_is_refused_before_its_folder_is_touched(
+    sweeps, tmp_path, monkeypatch, capsys
+):
+    """Refused up front (status 3, nothing written); insisting resumes the finished sweep."""
+    (tmp_path / "e.yaml").write_text(SWEEP)
+    folder = tmp_path / "s"
+    shutil.copytree(sweeps[0], folder)
+    before = snapshot(tmp_path)
+    _little_memory(monkeypatch)
+    argv = ["sweep", str(tmp_path / "e.yaml"), "--out", str(folder), "-j", "1", "-q"]
+    code, out, err = invoke(argv, capsys)
+    assert code == 3 and "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    for fragment in ("the sweep needs about", "150 customers", "a test's memory limit"):
+        assert fragment in line
+    assert "--skip-memory-check" in line
+    assert snapshot(tmp_path) == before
+    code, out, err = invoke([*argv, "--skip-memory-check"], capsys)
+    assert code == 0, err  # every run was on disk: nothing simulated
+
+
+def test_an_optimisation_too_large_for_memory_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    (tmp_path / "o.yaml").write_text(OPTIMISATION)
+    _little_memory(monkeypatch)
+    code, _, err = invoke(
+        ["optimise", str(tmp_path / "o.yaml"), "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 3 and "the optimisation needs about" in err and "--skip-memory-check" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.yaml"]
+
+
+OPTIMISATION = """\
+name: toy
+scenario: acquisition_vs_retention
+customers: 150
+decision:
+  policy: balanced
+  variables: [{path: budget, range: [5000, 15000]}]
+search: {trials: 2, batch: 2, startup_trials: 2, replications: 2}
+seed: 1
+"""
+
 CAPPED = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from simulation.market.model import RelationshipMarket
 
 REFERRAL = ORIGIN["referral"]
+INITIAL = ORIGIN["initial"]
 
 
 def churn(market: RelationshipMarket) -> None:
@@ -55,12 +56,6 @@ def churn(market: RelationshipMarket) -> None:
     else:
         probability = bh.per_period(rate, market.dt)
         pop.churn_probability = probability  # every customer's current risk, for CLV
-        # Customers won last period were at no risk for the part of it they were customers
-        # (half on average): their first decision covers one and a half periods.
-        late = np.flatnonzero(
-            (pop.acquired_at == market.steps - 1) & (pop.origin != ORIGIN["initial"])
-        )
-        probability[late] = bh.per_period(rate[late], 1.5 * market.dt)
     u = market.u[U_MOVE]
     leaving = leavers(customers, u, probability, market.steps)
     if leaving.size == 0:
@@ -143,13 +138,19 @@ def churn_log_rates(
 def leavers(c: Customers, u: np.ndarray, probability: np.ndarray, step: int) -> np.ndarray:
     """Rows of the customers who leave this period: ``u < probability``.
 
-    This period's newcomers stay.
+    This period's newcomers stay. Last period's newcomers (but the firms' customers at the
+    start) were at no risk for the part of it they were customers already, half on average:
+    their probability, updated in place, covers one and a half periods, ``1 - (1 - p)^1.5``.
     """
     rows = np.empty(c.firm.shape[0], dtype=np.intp)
     count = 0
     for i in range(c.firm.shape[0]):
         rows[count] = i
-        count += (u[i] < probability[i]) & (c.acquired_at[i] < step)
+        p = probability[i]
+        if c.acquired_at[i] == step - 1 and c.origin[i] != INITIAL and p > 0.0:  # rare
+            p = 1.0 - (1.0 - p) ** 1.5
+            probability[i] = p
+        count += (u[i] < p) & (c.acquired_at[i] < step)
     return rows[:count].copy()
 
 

@@ -49,12 +49,14 @@ MAX_MEAN = 500.0
 
 
 @njit(inline="always")
-def poisson_quantile(mean: float, u: float) -> int:
-    """The Poisson(``mean``) count whose cumulative probability first exceeds ``u``."""
+def poisson_quantile(mean: float, u: float, nothing: float) -> int:
+    """The Poisson(``mean``) count whose cumulative probability first exceeds ``u``.
+
+    ``nothing`` is ``exp(-mean)``, the chance of no event, which the caller also needs.
+    """
     if mean <= 0.0:
         return 0
-    mean = min(mean, MAX_MEAN)
-    p = math.exp(-mean)
+    p = nothing
     cumulative = p
     k = 0
     # The bound stops float rounding from running the sum forever just below 1.
@@ -86,23 +88,25 @@ def tenure_sensitivity(sensitivity: float, years: float, decline: float, floor: 
 
 @njit(inline="always")
 def rate_multiplier(
-    c: Customers,
-    i: int,
+    satisfaction: float,
+    sensitivity: float,
+    years: float,
     log_price_index: float,
     member: bool,
     personal: bool,
     rules: PurchaseRules,
-    step: int,
 ) -> float:
-    """What satisfaction, the loyalty programme, personalisation and price do to the rate."""
-    years = (step - c.acquired_at[i]) * rules.years_per_period
-    sensitivity = tenure_sensitivity(
-        c.price_sensitivity[i], years, rules.sensitivity_decline, rules.sensitivity_floor
-    )
-    log_factor = (
-        rules.satisfaction_weight * (c.satisfaction[i] - rules.satisfaction_at_par)
-        - rules.price_demand_weight * sensitivity * log_price_index
-    )
+    """What satisfaction, the loyalty programme, personalisation and price do to the rate.
+
+    Scalars in, a scalar out: a compiled helper that took the population's whole tuple of
+    arrays would copy it on every call.
+    """
+    log_factor = rules.satisfaction_weight * (satisfaction - rules.satisfaction_at_par)
+    if log_price_index != 0.0 and rules.price_demand_weight > 0.0:
+        felt = tenure_sensitivity(
+            sensitivity, years, rules.sensitivity_decline, rules.sensitivity_floor
+        )
+        log_factor -= rules.price_demand_weight * felt * log_price_index
     boosts = (1.0 + rules.loyalty_boost * one_if(member)) * (
         1.0 + rules.personalisation_boost * one_if(personal)
     )
@@ -177,30 +181,49 @@ def count_transactions(
             if share > 0.0 and c.left_at[i] == step:  # last purchases before leaving
                 last = c.last_firm[i]
                 mean = c.transaction_rate[i] * rules.months * share
+                years = (step - c.acquired_at[i]) * rules.years_per_period
                 mean *= rate_multiplier(
-                    c, i, terms.log_price_index[last], False, False, rules, step
+                    c.satisfaction[i],
+                    c.price_sensitivity[i],
+                    years,
+                    terms.log_price_index[last],
+                    False,
+                    False,
+                    rules,
                 )
-                k = poisson_quantile(mean, u_buy[i])
+                mean = min(mean, MAX_MEAN)
+                k = poisson_quantile(mean, u_buy[i], math.exp(-mean))
             c.transactions[i] = k
             continue
         u = u_buy[i]
         if rules.poisson > 0.0:
             member = is_member(targeted[i], u_loyalty[i], loyalty_reach[f], terms.loyalty_on[f])
             personal = is_reached(targeted[i], u_personal[i], personal_reach[f])
+            years = (step - c.acquired_at[i]) * rules.years_per_period
             multiplier = rate_multiplier(
-                c, i, terms.log_price_index[f], member, personal, rules, step
+                c.satisfaction[i],
+                c.price_sensitivity[i],
+                years,
+                terms.log_price_index[f],
+                member,
+                personal,
+                rules,
             )
             full = min(c.transaction_rate[i] * rules.months * multiplier, MAX_MEAN)
             expected[i] = full
             won = (c.acquired_at[i] == step) & (c.origin[i] != FROM_RIVAL)
             mean = 0.5 * full if won else full
-            repeat = poisson_quantile(mean, u)
+            nothing = math.exp(-mean)
+            repeat = poisson_quantile(mean, u, nothing)
             if repeat > 0:
-                nothing = math.exp(-min(mean, MAX_MEAN))
                 u_buy[i] = min((u - nothing) / (1.0 - nothing), 0.99999994)
-            after = dropout_after(repeat, c.dropout_chance[i], dropout_multiplier[i], u_drop[i])
-            c.dropped[i] = after > 0
-            k = (after if after > 0 else repeat) + int(won)
+                chance = c.dropout_chance[i]
+                if chance > 0.0:  # the BG/NBD law only
+                    after = dropout_after(repeat, chance, dropout_multiplier[i], u_drop[i])
+                    if after > 0:
+                        c.dropped[i] = True
+                        repeat = after
+            k = repeat + int(won)
         else:
             p = rules.purchase_probability
             expected[i] = p

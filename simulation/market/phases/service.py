@@ -328,8 +328,10 @@ def serve_customers(
         c.expectation[i] = min(max(expectation + rules.expectation_drift, 0.0), 1.0)
 
         # Accounts: revenue at the list price less any discount on a first purchase.
-        per_transaction = units_per_transaction(c, i, rules, step)
-        units = purchased_units(c, i, k, per_transaction, rules, drawn_units)
+        years = (step - c.acquired_at[i]) * rules.years_per_period
+        per_transaction = units_per_transaction(c.units[i], c.uplift[i], years, rules)
+        drawn = drawn_units[i] if rules.gamma_gamma > 0.0 else 0.0
+        units = purchased_units(k, per_transaction, drawn, c.units[i], rules)
         discount = 0.0
         if c.acquired_at[i] == step and bought:
             rate = (
@@ -372,28 +374,22 @@ def serve_customers(
 
 
 @njit(inline="always")
-def units_per_transaction(c: Customers, i: int, rules: ServiceRules, step: int) -> float:
+def units_per_transaction(units: float, uplift: float, years: float, rules: ServiceRules) -> float:
     """A customer's mean units per transaction now: its own mean, cross-selling, tenure."""
-    years = (step - c.acquired_at[i]) * rules.years_per_period
-    return c.units[i] * c.uplift[i] * (1.0 + rules.spend_growth * years)
+    return units * uplift * (1.0 + rules.spend_growth * years)
 
 
 @njit(inline="always")
 def purchased_units(
-    c: Customers,
-    i: int,
-    k: int,
-    per_transaction: float,
-    rules: ServiceRules,
-    drawn_units: np.ndarray,
+    k: int, per_transaction: float, drawn: float, own_units: float, rules: ServiceRules
 ) -> float:
     """Units of a customer's ``k`` transactions this period.
 
-    Each is the customer's mean, or, under the Gamma-Gamma model, drawn around it (scaled by
-    cross-selling and tenure as the mean is).
+    Each is the customer's mean, or, under the Gamma-Gamma model, the ``drawn`` total around
+    its own mean ``own_units``, scaled by cross-selling and tenure as the mean is.
     """
     if rules.gamma_gamma > 0.0 and k > 0:
-        return drawn_units[i] * per_transaction / c.units[i]
+        return drawn * per_transaction / own_units
     return k * per_transaction
 
 
@@ -410,7 +406,10 @@ def book_last_purchases(
 ) -> None:
     """A customer who left the market this period buys ``k`` times from its old firm first."""
     last = c.last_firm[i]
-    units = purchased_units(c, i, k, units_per_transaction(c, i, rules, step), rules, drawn_units)
+    years = (step - c.acquired_at[i]) * rules.years_per_period
+    per_transaction = units_per_transaction(c.units[i], c.uplift[i], years, rules)
+    drawn = drawn_units[i] if rules.gamma_gamma > 0.0 else 0.0
+    units = purchased_units(k, per_transaction, drawn, c.units[i], rules)
     revenue = units * terms.price[last]
     c.purchases[i] += k
     c.last_purchase[i] = step
