@@ -166,9 +166,34 @@ class RelationshipMarket(mesa.Model):
     def start_period(self) -> None:
         """Draw this period's uniforms in one block and open the tallies."""
         self.u, self.noise = draw_uniforms(self.rng, self.population.size, self.u)
+        self.spend_scale = self._levers_share_of_budget()
         self.tally = {key: np.zeros(self.n_firms + 1) for key in TALLIES}
         self.lever_cost: dict[str, np.ndarray] = {}
         self.customers_start = bh.count_by(self.population.firm, self.n_firms + 1)
+
+    def spend_on(self, lever: str) -> np.ndarray:
+        """Each firm's spend on ``lever`` this period (what its budget leaves the levers)."""
+        return self.firm_table.spend_on(lever) * self.spend_scale
+
+    def _levers_share_of_budget(self) -> np.ndarray:
+        """Per firm, the share of the budget left to the levers this period.
+
+        All of it, unless a policy's budget also covers rewards or discounts
+        (``budget_covers``): then what they cost last period is taken off first.
+        """
+        table, n = self.firm_table, self.n_firms
+        if self.steps <= 1 or not (table.covers_rewards.any() or table.covers_discounts.any()):
+            return np.ones(n)
+        rewards = self.sales["reward_cost"][:n] + (
+            self.tally["acquired_referral"][:n] * table.referral_reward
+        )
+        carried = (
+            table.covers_rewards * rewards + table.covers_discounts * self.sales["discount"][:n]
+        )
+        budget = table.spend.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(budget > 0, 1.0 - carried / budget, 1.0)
+        return np.clip(share, 0.0, 1.0)
 
     # ------------------------------------------------------------------ relationships
     def start_relationships(self, rows: np.ndarray, firms: np.ndarray, origin: np.ndarray) -> None:

@@ -49,9 +49,11 @@ class FirmTable:
     log_price_ratio: np.ndarray  # float64: log of the price over the cheapest rival's
     log_churn_multiplier: np.ndarray  # float64: log of the firm's and its policy's factor
     log_price_index: np.ndarray  # float64: log of the price over the reference price
+    covers_rewards: np.ndarray  # bool, firms only: the budget also pays the rewards
+    covers_discounts: np.ndarray  # bool, firms only: the budget also pays the discounts
 
     def spend_on(self, lever: str) -> np.ndarray:
-        """Each firm's spend on ``lever`` this period."""
+        """Each firm's planned spend on ``lever`` in a period (the budget's share)."""
         return self.spend[LEVERS.index(lever)]
 
 
@@ -217,6 +219,8 @@ def firm_table(firms: list[Firm], market: Market) -> FirmTable:
         log_price_ratio=log_price_ratio,
         log_churn_multiplier=log_churn_multiplier,
         log_price_index=np.log(bh.price_ratio(price, market.reference_price)).astype(float),
+        covers_rewards=np.array(["rewards" in f.policy.budget_covers for f in firms]),
+        covers_discounts=np.array(["discounts" in f.policy.budget_covers for f in firms]),
     )
 
 

@@ -332,8 +332,9 @@ def _spend(summary: pd.DataFrame) -> list[str]:
         "## Marketing spend",
         "",
         "The budget pays for the levers; rewards and discounts are paid per outcome on top of "
-        "it, so policies with the same budget can spend different amounts (undiscounted totals "
-        "per run, mean ± half-width of the 95% interval).",
+        "it, so policies with the same budget can spend different amounts, unless a policy's "
+        "`budget_covers` makes its budget pay for them too (undiscounted totals per run, "
+        "mean ± half-width of the 95% interval).",
         "",
         *markdown_table(table, ["left", *["right"] * len(policies)]),
     ]

@@ -715,6 +715,13 @@ class Policy(Strict):
         description="the policy's factor on the focal firm's drop-out hazard, on top of the "
         "firm's own (e.g. 0.9 for a service guarantee)",
     )
+    budget_covers: list[Literal["rewards", "discounts"]] = Field(
+        default_factory=list,
+        description="what the budget also pays for, besides the levers: loyalty and referral "
+        "rewards, first-purchase and win-back discounts. Each period the levers get the budget "
+        "less what these cost the period before, so that policies with the same budget spend "
+        "the same in all",
+    )
     allocation: Allocation | None = None
     first_purchase_discount: Probability = 0.0
     win_back_discount: Probability = 0.10

@@ -30,7 +30,7 @@ def acquire(market: RelationshipMarket) -> None:
     if prospect.size == 0:
         return
     ad, table = m.responses.advertising, market.firm_table
-    spend = table.spend_on("advertising")
+    spend = market.spend_on("advertising")
     ad_reach = bh.advertising_rate(spend, prospect.size, market.dt, ad.ceiling, ad.spend_scale)
     market.tally["cost_advertising"][:f_none] += spend
     referral_rate = referral_rates(market, prospect)  # (firms, prospects)
@@ -90,7 +90,7 @@ def referral_rates(market: RelationshipMarket, prospect: np.ndarray) -> np.ndarr
     if growth.enabled and growth.size > 0:
         years = ((market.steps - pop.acquired_at[rows]) * (market.dt / 12)).astype(np.float32)
         weight *= 1 + growth.size * years
-    spend = market.firm_table.spend_on("referral_programme")
+    spend = market.spend_on("referral_programme")
     eligible = np.bincount(firm, minlength=f_none + 1)[:f_none]
     unit_cost = m.responses.referral_programme.unit_cost
     reach = np.append(bh.period_reach("standing", spend, unit_cost, eligible, market.dt), 0)

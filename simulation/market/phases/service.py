@@ -127,7 +127,7 @@ def lever_reach(market: RelationshipMarket, lever: str, eligible: np.ndarray) ->
 
     See :func:`~simulation.market.response.period_reach` for how a period's spend buys reach.
     """
-    spend = market.firm_table.spend_on(lever)
+    spend = market.spend_on(lever)
     market.lever_cost[lever] = np.where(eligible > 0, spend, 0.0)
     unit_cost = getattr(market.config.market.responses, lever).unit_cost
     return bh.period_reach(bh.LEVER_KINDS[lever], spend, unit_cost, eligible, market.dt)

@@ -30,7 +30,7 @@ def win_back(market: RelationshipMarket) -> None:
         return
     last = pop.last_firm[lapsed]
     eligible = np.bincount(last, minlength=f_none + 1)[:f_none]
-    spend = market.firm_table.spend_on("win_back")
+    spend = market.spend_on("win_back")
     offers = m.responses.win_back
     reach = np.append(bh.period_reach("contact", spend, offers.unit_cost, eligible, market.dt), 0.0)
     market.tally["cost_win_back"][:f_none] += np.where(eligible > 0, spend, 0.0)
