@@ -29,6 +29,22 @@ class ExecutorKind(enum.StrEnum):
     dask = "dask"
 
 
+# Options the sweep and optimise commands share.
+DEFAULT_JOBS = default_jobs()  # every CPU this process may use
+Jobs = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="Worker processes (1: in this process).")
+]
+Executor = Annotated[ExecutorKind, typer.Option("--executor", help="Process pool or Dask cluster.")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786)."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+SkipMemoryCheck = Annotated[
+    bool, typer.Option(help="Run even when the memory estimate exceeds what is available.")
+]
+
+
 def default_out(name: str) -> Path:
     """Where a sweep writes by default: ``results/sweeps/<experiment name>``."""
     return Path("results") / "sweeps" / name
@@ -43,24 +59,14 @@ def sweep(
         Path | None,
         typer.Option("--out", help="Sweep folder (default results/sweeps/<experiment name>)."),
     ] = None,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="Worker processes (1: in this process).")
-    ] = default_jobs(),
-    executor: Annotated[
-        ExecutorKind, typer.Option("--executor", help="Process pool or Dask cluster.")
-    ] = ExecutorKind.process,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786)."),
-    ] = None,
+    jobs: Jobs = DEFAULT_JOBS,
+    executor: Executor = ExecutorKind.process,
+    scheduler: Scheduler = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a sweep folder of another experiment.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    skip_memory_check: Annotated[
-        bool,
-        typer.Option(help="Run even when the memory estimate exceeds what is available."),
-    ] = False,
+    quiet: Quiet = False,
+    skip_memory_check: SkipMemoryCheck = False,
 ) -> None:
     """Run a parameter sweep, Monte Carlo or sensitivity study, and write its report.
 
@@ -204,24 +210,14 @@ def optimise(
         Path | None,
         typer.Option("--out", help="Folder (default results/optimise/<name>)."),
     ] = None,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="Worker processes (1: in this process).")
-    ] = default_jobs(),
-    executor: Annotated[
-        ExecutorKind, typer.Option("--executor", help="Process pool or Dask cluster.")
-    ] = ExecutorKind.process,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786)."),
-    ] = None,
+    jobs: Jobs = DEFAULT_JOBS,
+    executor: Executor = ExecutorKind.process,
+    scheduler: Scheduler = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a folder of another optimisation.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    skip_memory_check: Annotated[
-        bool,
-        typer.Option(help="Run even when the memory estimate exceeds what is available."),
-    ] = False,
+    quiet: Quiet = False,
+    skip_memory_check: SkipMemoryCheck = False,
 ) -> None:
     """Find the best use of a budget: search, race the leaders, check them on fresh seeds.
 

@@ -145,7 +145,7 @@ def plot_against_leader(
         xerr = [[diff - low], [high - diff]] if int(row.n) >= 2 else None
         color = palette[str(row.policy)]
         ax.errorbar([diff], [yi], xerr=xerr, fmt="o", ms=8, color=color, capsize=5, lw=2)
-        ticks.append(f"{row.policy}\n{VERDICTS[str(row.verdict)]}")
+        ticks.append(f"vs {row.policy}\n{best}: {VERDICTS[str(row.verdict)]}")
     ax.axvline(0.0, color="black", ls="--", lw=1)
     ax.set_yticks(y, ticks)
     ax.set_ylim(-0.7, len(verdicts) - 0.3)

@@ -117,7 +117,11 @@ def _firm_phrase(firm: str | None) -> str:
 
 
 def money_axis(axis: Axis) -> None:
-    """Whole numbers with thousands separators on an axis (1,200,000, not 1.2 and "1e6")."""
+    """Whole numbers with thousands separators on an axis (1,200,000, not 1.2 and "1e6").
+
+    At most six ticks: labels with separators are wide, and more would run into each other.
+    """
+    axis.set_major_locator(MaxNLocator(6))
     axis.set_major_formatter(FuncFormatter(lambda value, _: format_number(value, "count")))
 
 
