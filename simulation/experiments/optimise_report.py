@@ -121,7 +121,7 @@ def _verdict_section(
     lines += _edge_notes(spec, recommendation)
     profiles = _profiles(scenario, spec, recommendation, references)
     write_table(store.path("allocations.csv"), profiles.reset_index(names="policy"))
-    from simulation.runs.plots import plot_allocations, plot_candidate_intervals
+    from simulation.experiments.optimise_plots import plot_allocations, plot_candidate_intervals
 
     figure = plot_allocations(profiles, highlight="recommended")
     _save(figure, store.path("plots") / "allocation.png")
@@ -229,7 +229,7 @@ def _race_section(
 def _search_section(
     store: OptimiseStore, spec: OptimiseSpec, trials: pd.DataFrame, recommendation: dict[str, Any]
 ) -> list[str]:
-    from simulation.runs.plots import plot_convergence, plot_objective_map
+    from simulation.experiments.optimise_plots import plot_convergence, plot_objective_map
 
     objective = spec.objectives[0]
     minimise = minimised(objective)
@@ -272,7 +272,7 @@ def _market_section(
     factors = [f.label for f in spec.uncertainty.factors]
     if not factors or markets is None or len(markets) < 2 or not recommendation:
         return []
-    from simulation.runs.plots import plot_best_by_market
+    from simulation.experiments.optimise_plots import plot_best_by_market
 
     objective = spec.objectives[0]
     arms = [str(a) for a in trials["arm"]]
@@ -309,7 +309,7 @@ def _market_section(
 def _pareto_section(store: OptimiseStore, spec: OptimiseSpec, trials: pd.DataFrame) -> list[str]:
     if len(spec.objectives) < 2 or "objective1" not in trials:
         return []
-    from simulation.runs.plots import plot_pareto_front
+    from simulation.experiments.optimise_plots import plot_pareto_front
 
     labels = [o.label for o in spec.objectives]
     minimise = [minimised(o) for o in spec.objectives]

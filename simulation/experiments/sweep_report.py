@@ -356,7 +356,7 @@ def _grid_section(
         return []
     if target.empty or study.target.baseline is None:
         return []
-    from simulation.runs.plots import plot_break_even
+    from simulation.experiments.study_plots import plot_break_even
 
     x, y = study.labels
     t = study.target
@@ -453,7 +453,7 @@ def _sensitivity_section(
             "",
         ]
     write_table(store.path("sensitivity.csv"), indices)
-    from simulation.runs.plots import plot_sensitivity_indices
+    from simulation.experiments.study_plots import plot_sensitivity_indices
 
     figure = plot_sensitivity_indices(indices, output=_target_name(study))
     _save(figure, store.path("plots") / "sensitivity.png")

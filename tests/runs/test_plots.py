@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from simulation.experiments import study_plots  # noqa: E402
 from simulation.runs import plots  # noqa: E402
 
 POLICIES = ("acquisition-heavy", "retention-focused", "balanced")
@@ -445,7 +446,7 @@ def test_sensitivity_sobol_and_morris_detected_by_columns() -> None:
             "ST_conf": [0.06, 0.05, 0.02],
         }
     )
-    fig = plots.plot_sensitivity_indices(sobol, output="NPV")
+    fig = study_plots.plot_sensitivity_indices(sobol, output="NPV")
     ax = fig.axes[0]
     assert "Sobol" in ax.get_title()
     # Most important factor at the top.
@@ -460,12 +461,12 @@ def test_sensitivity_sobol_and_morris_detected_by_columns() -> None:
             "sigma": [1.0, 0.3],
         }
     )
-    fig = plots.plot_sensitivity_indices(morris, title="Morris screening")
+    fig = study_plots.plot_sensitivity_indices(morris, title="Morris screening")
     assert fig.axes[0].get_title() == "Morris screening"
     check_readable(fig)
 
     with pytest.raises(ValueError, match="Sobol"):
-        plots.plot_sensitivity_indices(pd.DataFrame({"factor": ["a"], "x": [1.0]}))
+        study_plots.plot_sensitivity_indices(pd.DataFrame({"factor": ["a"], "x": [1.0]}))
 
 
 def test_break_even_heat_map_draws_and_labels_the_zero_line() -> None:
@@ -478,7 +479,7 @@ def test_break_even_heat_map_draws_and_labels_the_zero_line() -> None:
             for c in churns
         ]
     )
-    fig = plots.plot_break_even(
+    fig = study_plots.plot_break_even(
         grid,
         "retention_share",
         "churn",
@@ -500,7 +501,7 @@ def test_break_even_heat_map_draws_and_labels_the_zero_line() -> None:
 
 def test_break_even_without_a_crossing_says_so() -> None:
     grid = pd.DataFrame({"x": [1, 2, 1, 2], "y": [1, 1, 2, 2], "v": [1.0, 2.0, 3.0, 4.0]})
-    fig = plots.plot_break_even(grid, "x", "y", "v", title="Always positive")
+    fig = study_plots.plot_break_even(grid, "x", "y", "v", title="Always positive")
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("no break-even" in t and "everywhere" in t for t in legend)
     check_readable(fig)
@@ -513,7 +514,7 @@ def test_break_even_marks_uncertain_points_the_default_and_the_frontier_band() -
         [{"x": x, "y": y, "v": x - 2.0} for x in (1.0, 2.0, 3.0) for y in (0.01, 0.02, 0.03)]
     )
     grid["low"], grid["high"] = grid["v"] - 0.6, grid["v"] + 0.6
-    fig = plots.plot_break_even(
+    fig = study_plots.plot_break_even(
         grid,
         "x",
         "y",
