@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_small  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_sweep  # noqa: E402
 import bench_throughput  # noqa: E402
@@ -24,7 +25,7 @@ import bench_vs_mesa  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the four benchmarks in turn."""
+    """Run the five benchmarks in turn."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     args = parser.parse_args(argv)
@@ -34,10 +35,17 @@ def main(argv: list[str] | None = None) -> None:
             (bench_throughput, ["--sizes", "2000", "20000", "--periods", "6"]),
             (bench_vs_mesa, ["--customers", "2000", "--periods", "4"]),
             (bench_startup, ["--customers", "20000"]),
+            (bench_small, ["--repeats", "3", "--periods", "24"]),
             (bench_sweep, ["--replications", "4", "--customers", "500"]),
         ]
     else:
-        runs = [(bench_throughput, []), (bench_vs_mesa, []), (bench_startup, []), (bench_sweep, [])]
+        runs = [
+            (bench_throughput, []),
+            (bench_vs_mesa, []),
+            (bench_startup, []),
+            (bench_small, []),
+            (bench_sweep, []),
+        ]
     for module, module_args in runs:
         module.main(module_args)
         print()

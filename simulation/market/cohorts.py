@@ -8,6 +8,9 @@ import pandas as pd
 # Above this horizon the (periods x periods) tables would be large; cohorts are then not kept.
 MAX_COHORT_PERIODS = 1200
 
+# Columns of :meth:`CohortTracker.table`.
+COLUMNS = ("cohort", "age", "cohort_size", "active", "base_churn_sum")
+
 
 class CohortTracker:
     """Counts, per acquisition period, how many joined and at which age they left.
@@ -43,28 +46,32 @@ class CohortTracker:
         np.add.at(self.base_lost, (cohort, age), base_rates.astype(np.float64))
 
     def table(self) -> pd.DataFrame:
-        """Counts per cohort and age: cohort_size, active, base_churn_sum (of those active)."""
-        frames = []
-        for cohort in np.flatnonzero(self.size[1:]) + 1:
-            ages = np.arange(self.periods - cohort + 1)
-            lost = np.cumsum(self.lost[cohort, : len(ages)])
-            base_lost = np.cumsum(self.base_lost[cohort, : len(ages)])
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "cohort": cohort,
-                        "age": ages,
-                        "cohort_size": self.size[cohort],
-                        "active": self.size[cohort] - lost,
-                        "base_churn_sum": self.base_sum[cohort] - base_lost,
-                    }
-                )
-            )
-        if not frames:
-            return pd.DataFrame(
-                columns=["cohort", "age", "cohort_size", "active", "base_churn_sum"]
-            )
-        return pd.concat(frames, ignore_index=True)
+        """Counts per cohort and age: cohort_size, active, base_churn_sum (of those active).
+
+        One row per (cohort, age) for the non-empty cohorts, by cohort then age; ages run
+        to the horizon. Built from whole arrays: the running totals of leavers are cumulative
+        sums along each cohort's row of the (cohort x age) tables, which add in the same
+        order as one cumulative sum per cohort would.
+        """
+        cohorts = np.flatnonzero(self.size[1:]) + 1
+        if len(cohorts) == 0:
+            return pd.DataFrame(columns=list(COLUMNS))
+        lengths = self.periods - cohorts + 1
+        ages = np.arange(self.periods + 1)
+        # (cohort x age) cells inside the horizon, in row-major order: by cohort, then age.
+        inside = ages[None, :] < lengths[:, None]
+        lost = np.cumsum(self.lost[cohorts], axis=1)[inside]
+        base_lost = np.cumsum(self.base_lost[cohorts], axis=1)[inside]
+        size = np.repeat(self.size[cohorts], lengths)
+        return pd.DataFrame(
+            {
+                "cohort": np.repeat(cohorts, lengths),
+                "age": np.broadcast_to(ages, inside.shape)[inside],
+                "cohort_size": size,
+                "active": size - lost,
+                "base_churn_sum": np.repeat(self.base_sum[cohorts], lengths) - base_lost,
+            }
+        )
 
 
 def finish_cohort_table(counts: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The market: a Mesa model of customers and competing firms, one period per step.
 
-A step draws the period's random numbers and runs the phases in order, each a few whole-array
-operations or compiled passes over all customers (:mod:`simulation.market.phases`):
+A step draws the period's random numbers and runs the phases in order, as a few compiled passes
+over the customers (:mod:`simulation.market.period`; the rules of each phase are in
+:mod:`simulation.market.phases`):
 
 1. :func:`~.phases.win_back.win_back`: lapsed customers may be won back, or drift back into
    the market;
@@ -25,41 +26,31 @@ from typing import Any
 import mesa
 import numpy as np
 
-from simulation.market import parameters
+from simulation.market import parameters, period
 from simulation.market import response as bh
 from simulation.market.agents import BOOK_FIELDS, Customer, Firm
 from simulation.market.cohorts import MAX_COHORT_PERIODS, CohortTracker
-from simulation.market.network import build_network, degrees
-from simulation.market.phases import acquisition, books, churn, loyalty, purchase, service, win_back
+from simulation.market.network import cached_network, degrees
+from simulation.market.phases import books, service
 from simulation.market.population import STAGE, Customers, draw_population
 from simulation.market.randomness import draw_uniforms, model_generator, spend_generator
 from simulation.scenario.controls import configure
 from simulation.scenario.schema import Scenario
-
-# What each phase tallies per firm (plus 'no firm') for the books.
-TALLIES = (
-    "acquired_advertising",
-    "acquired_referral",
-    "acquired_win_back",
-    "acquired_from_rival",
-    "churned_to_rival",
-    "churned_out_of_market",
-    "cost_referral",
-    "cost_win_back",
-    "cost_advertising",
-    "cost_complaint_handling",
-)
 
 FIRM_REPORTERS = {name: attrgetter(f"books.{name}") for name in BOOK_FIELDS}
 
 
 def active_customers(model: RelationshipMarket) -> int:
     """Customers of any firm."""
+    if model.lifecycle is not None:  # counted at the end of the period
+        return int(model.lifecycle[0][: model.n_firms].sum())
     return int((model.population.firm < model.n_firms).sum())
 
 
 def prospects(model: RelationshipMarket) -> int:
     """People in the market who buy from no firm and have not lapsed."""
+    if model.lifecycle is not None:
+        return int(model.lifecycle[0][:, : STAGE["evaluation"] + 1].sum())
     return int((model.population.stage <= STAGE["evaluation"]).sum())
 
 
@@ -113,25 +104,21 @@ class RelationshipMarket(mesa.Model):
         self._create_firms()
         self.population = draw_population(market, self.n_firms, self.rng)
         self.earliest_start = int(self.population.acquired_at.min(initial=0))
-        with np.errstate(divide="ignore"):  # a base rate of 0 never churns: log 0 = -inf
-            self.log_base_churn_rate = np.log(self.population.base_churn_rate)
-        self.network = build_network(market.network, market.customers, self.rng)
-        self.degree = None if self.network is None else np.maximum(degrees(self.network), 1)
+        # Every policy of a paired comparison meets the same network: built once per seed.
+        self.network = cached_network(market.network, market.customers, self.rng)
         if customer_agents:
             self._create_customers(market.customers)
         self.cohorts = CohortTracker(self.horizon) if self.horizon <= MAX_COHORT_PERIODS else None
         self.firm_table = parameters.firm_table(self.firm_agents, market)
         self.firm_terms = parameters.firm_terms(self.firm_table, self.firm_agents)
-        self.churn_rules = parameters.churn_rules(market)
-        self.purchase_rules = parameters.purchase_rules(market)
-        self.service_rules = parameters.service_rules(market)
+        self.rules = parameters.rules(market)
+        self.churn_rules, self.move_rules = self.rules.churn, self.rules.move
+        self.purchase_rules, self.service_rules = self.rules.purchase, self.rules.service
+        self.stage_rules = self.rules.stages
+        self.unit_costs = parameters.lever_unit_costs(market)
+        self.targets_by_value = any(t.by != "none" for t in self.firm_table.targeting)
         self.spend_rng = spend_generator(self.rng)
-        n = market.customers
-        self.no_hazard = np.zeros(n, dtype=np.float32)  # log 1: the BG/NBD's multiplier alone
-        self.dropout_multiplier = np.ones(n, dtype=np.float32)
-        self.expected_transactions = np.zeros(n, dtype=np.float32)
-        self.stage_rules = parameters.stage_rules(market)
-        self._load_kernels()
+        self._prepare_passes(market.customers)
         self.u: np.ndarray | None = None
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -149,10 +136,7 @@ class RelationshipMarket(mesa.Model):
     def step(self) -> None:
         """Advance the market by one period."""
         self.start_period()
-        win_back.win_back(self)
-        churn.churn(self)
-        acquisition.acquire(self)
-        service.serve(self)
+        period.run(self)
         books.close_books(self)
         self.datacollector.collect(self)
         if self.steps >= self.horizon:
@@ -164,12 +148,9 @@ class RelationshipMarket(mesa.Model):
             self.step()
 
     def start_period(self) -> None:
-        """Draw this period's uniforms in one block and open the tallies."""
+        """Draw this period's uniforms in one block; say what the budgets leave the levers."""
         self.u, self.noise = draw_uniforms(self.rng, self.population.size, self.u)
         self.spend_scale = self._levers_share_of_budget()
-        self.tally = {key: np.zeros(self.n_firms + 1) for key in TALLIES}
-        self.lever_cost: dict[str, np.ndarray] = {}
-        self.customers_start = bh.count_by(self.population.firm, self.n_firms + 1)
 
     def spend_on(self, lever: str) -> np.ndarray:
         """Each firm's spend on ``lever`` this period (what its budget leaves the levers)."""
@@ -194,31 +175,6 @@ class RelationshipMarket(mesa.Model):
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(budget > 0, 1.0 - carried / budget, 1.0)
         return np.clip(share, 0.0, 1.0)
-
-    # ------------------------------------------------------------------ relationships
-    def start_relationships(self, rows: np.ndarray, firms: np.ndarray, origin: np.ndarray) -> None:
-        """Make ``rows`` new customers of ``firms`` in this period."""
-        pop, behaviour = self.population, self.config.market.behaviour
-        pop.firm[rows] = firms
-        pop.stage[rows] = STAGE["purchase"]
-        pop.acquired_at[rows] = self.steps
-        pop.origin[rows] = origin
-        loyalty.forfeit_points(pop, rows)
-        pop.uplift[rows] = 1
-        pop.strength[rows] = behaviour.new_customer_strength
-        pop.dropped[rows] = False
-        pop.considering[rows] = self.n_firms
-        pop.satisfaction[rows] = behaviour.satisfaction_at_par
-        if self.cohorts is not None:
-            focal = firms == 0
-            self.cohorts.join(self.steps, pop.base_churn_rate[rows[focal]])
-
-    def end_relationships(self, rows: np.ndarray) -> None:
-        """Record the cohort exit of ``rows`` (before their firm changes)."""
-        pop = self.population
-        if self.cohorts is not None:
-            focal = rows[pop.firm[rows] == 0]
-            self.cohorts.leave(pop.acquired_at[focal], self.steps, pop.base_churn_rate[focal])
 
     # ------------------------------------------------------------------ read-outs
     @property
@@ -267,16 +223,44 @@ class RelationshipMarket(mesa.Model):
             if paused:
                 gc.enable()
 
-    def _load_kernels(self) -> None:
-        """Run each phase's compiled kernels once on no customers, as part of the set-up.
-
-        The first call in a process loads the kernels from numba's cache (compiling them the
-        first time ever); a run's periods should not be charged for it.
-        """
-        if RelationshipMarket._kernels_loaded:
-            return
-        for phase in (churn, acquisition, purchase, service, books):
-            phase.load_kernels(self)
-        RelationshipMarket._kernels_loaded = True
+    def _prepare_passes(self, n: int) -> None:
+        """The arrays the compiled passes take (:mod:`.period`), made once for the run."""
+        pop = self.population
+        with np.errstate(divide="ignore"):  # a base rate of 0 never churns: log 0 = -inf
+            log_base_churn_rate = np.log(pop.base_churn_rate)
+        self.state = period.State(
+            stage=pop.stage,
+            considering=pop.considering,
+            referral_tendency=pop.referral_tendency,
+            base_churn_rate=pop.base_churn_rate,
+            log_base_churn_rate=log_base_churn_rate,
+            churn_probability=pop.churn_probability,
+            dropout_multiplier=np.ones(n, dtype=np.float32),
+            expected=np.zeros(n, dtype=np.float32),
+            weight=np.zeros(n, dtype=np.float32),
+            prospects=np.empty(n, dtype=np.intp),
+            promoters=np.empty(n, dtype=np.intp),
+        )
+        if self.network is None:
+            self.links = period.Network(*(np.zeros(0, dtype=np.int32) for _ in range(3)))
+        else:
+            degree = np.maximum(degrees(self.network), 1).astype(np.int32)
+            self.links = period.Network(self.network.indptr, self.network.indices, degree)
+        tracker = self.cohorts
+        if tracker is None:
+            self.cohort_counts = period.Cohorts(
+                np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 0), np.int64), np.zeros((0, 0))
+            )
+        else:
+            self.cohort_counts = period.Cohorts(
+                tracker.size, tracker.base_sum, tracker.lost, tracker.base_lost
+            )
+        self.serve_factor = service.serve_cost_by_tenure(self, self.horizon)
+        self.lifecycle: tuple | None = None  # the last period's stage counts (.period)
+        self.no_one = np.zeros(0, dtype=bool)  # targeted: everyone; low value: nobody
+        self.no_units = np.zeros(0, dtype=np.float32)
+        if not RelationshipMarket._kernels_loaded:
+            period.load_kernels(self)
+            RelationshipMarket._kernels_loaded = True
 
     _kernels_loaded = False

@@ -6,10 +6,25 @@ minutes, so the generators here draw edge lists in bulk with the model's generat
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
 from simulation.scenario.schema import Network
+
+CACHE_ENTRIES = 4
+"""Networks :func:`cached_network` keeps: the policies of a paired comparison run one seed
+after another, so a few entries catch every repeat."""
+
+CACHE_MAX_BYTES = 16 * 2**20
+"""Larger networks (about 100,000 customers of 10 contacts each) are built afresh every time:
+a small run is where the build counts, and a large matrix should not outlive its model. The
+cache thus holds at most ``CACHE_ENTRIES * CACHE_MAX_BYTES`` (64 MiB)."""
+
+# (spec, customers, generator state before) -> (matrix, generator state after); most recent last.
+_cache: OrderedDict[tuple, tuple[sp.csr_matrix, dict[str, Any]]] = OrderedDict()
 
 
 def build_network(spec: Network, n: int, rng: np.random.Generator) -> sp.csr_matrix | None:
@@ -30,6 +45,60 @@ def build_network(spec: Network, n: int, rng: np.random.Generator) -> sp.csr_mat
     else:
         src, dst = _chung_lu_edges(n, degree, spec.exponent, rng)
     return _symmetric(src, dst, n)
+
+
+def cached_network(spec: Network, n: int, rng: np.random.Generator) -> sp.csr_matrix | None:
+    """:func:`build_network`, reusing the matrix when the same build was done recently.
+
+    Every policy of a paired comparison meets the same network: same spec, same size and the
+    generator in the same state. Such a build is done once; a repeat gets the same matrix and
+    leaves the generator in the state the build left it in, so every later draw is exactly
+    as without the cache.
+
+    The matrix is shared between the models that asked for it: it must be treated as
+    read-only.
+
+    Args:
+        spec: the scenario's network section.
+        n: number of customers.
+        rng: the model's generator; advanced as :func:`build_network` would advance it.
+    """
+    if spec.kind == "none" or n < 2:
+        return build_network(spec, n, rng)
+    key = (spec.model_dump_json(), n, _frozen(rng.bit_generator.state))
+    hit = _cache.get(key)
+    if hit is not None:
+        _cache.move_to_end(key)
+        matrix, after = hit
+        rng.bit_generator.state = after
+        return matrix
+    matrix = build_network(spec, n, rng)
+    if _nbytes(matrix) <= CACHE_MAX_BYTES:
+        _cache[key] = (matrix, rng.bit_generator.state)
+        while len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return matrix
+
+
+def clear_network_cache() -> None:
+    """Forget the networks :func:`cached_network` keeps."""
+    _cache.clear()
+
+
+def _nbytes(matrix: sp.csr_matrix) -> int:
+    """Memory held by a CSR matrix's arrays."""
+    return matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
+
+
+def _frozen(value: Any) -> Any:
+    """A generator's state (nested dicts of numbers and arrays) as a hashable key."""
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in sorted(value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    return value
 
 
 def _random_edges(n: int, degree: float, rng: np.random.Generator) -> tuple:

@@ -51,6 +51,8 @@ class FirmTable:
     log_price_index: np.ndarray  # float64: log of the price over the reference price
     covers_rewards: np.ndarray  # bool, firms only: the budget also pays the rewards
     covers_discounts: np.ndarray  # bool, firms only: the budget also pays the discounts
+    log_first_offer: np.ndarray  # float64: log of the first-purchase price over the reference
+    log_win_back_offer: np.ndarray  # float64: log of the win-back offer over the reference
 
     def spend_on(self, lever: str) -> np.ndarray:
         """Each firm's planned spend on ``lever`` in a period (the budget's share)."""
@@ -78,6 +80,9 @@ class FirmTerms(NamedTuple):
     contact_channel: np.ndarray  # int8, -1: no channel of its own
     serve_cut: np.ndarray  # share of cost to serve saved on low-value customers
     quality_drop: np.ndarray  # quality they lose
+    referral_reward: np.ndarray  # paid per customer won by a referral
+    log_first_offer: np.ndarray  # acquisition: log of the first-purchase price over the reference
+    log_win_back_offer: np.ndarray  # win-back: log of the offer price over the reference
 
 
 # The fields of FirmTerms that are FirmTable's float32 vectors, widened to float64.
@@ -163,12 +168,45 @@ class ServiceRules(NamedTuple):
     years_per_period: float
 
 
+class MoveRules(NamedTuple):
+    """Who comes and goes in a period: win-back, re-entry, churn's destination, acquisition."""
+
+    dt: float  # months per period
+    years_per_period: float
+    customers: float  # everyone in the market: exposure's denominator without a network
+    bgnbd: float  # 1: drop-out after transactions (the BG/NBD law), no hazard in time
+    poisson: float  # 1: the poisson purchase process
+    switch_share: float
+    reentry_probability: float  # per period
+    win_back_success: float
+    satisfaction_at_par: float  # a new relationship's satisfaction
+    new_customer_strength: float
+    promoter_threshold: float
+    ad_ceiling: float
+    ad_spend_scale: float
+    ad_conversion: float
+    referral_rate: float  # the Bass q per unit of exposure, per month; 0 without word of mouth
+    referral_conversion: float
+    referral_growth: float  # per year of tenure, 0 unless the tenure effect is on
+    programme_boost: float
+
+
 class StageRules(NamedTuple):
     """Thresholds of the lifecycle stages and of the net promoter score."""
 
     bonding_threshold: float
     promoter_threshold: float
     detractor_threshold: float
+
+
+class Rules(NamedTuple):
+    """Every rule tuple of the market, as the compiled period takes them."""
+
+    churn: ChurnRules
+    move: MoveRules
+    purchase: PurchaseRules
+    service: ServiceRules
+    stages: StageRules
 
 
 def _vector(values: list[float], none: float = 0.0) -> np.ndarray:
@@ -221,7 +259,18 @@ def firm_table(firms: list[Firm], market: Market) -> FirmTable:
         log_price_index=np.log(bh.price_ratio(price, market.reference_price)).astype(float),
         covers_rewards=np.array(["rewards" in f.policy.budget_covers for f in firms]),
         covers_discounts=np.array(["discounts" in f.policy.budget_covers for f in firms]),
+        log_first_offer=_log_offer(price, firms, "first_purchase_discount", market),
+        log_win_back_offer=_log_offer(price, firms, "win_back_discount", market),
     )
+
+
+def _log_offer(price: np.ndarray, firms: list[Firm], discount: str, market: Market) -> np.ndarray:
+    """Log of each firm's price less a policy discount, over the reference price (floored).
+
+    The 'no firm' entry is 0, a neutral price.
+    """
+    offer = price[:-1] * (1 - np.array([getattr(f.policy, discount) for f in firms], np.float32))
+    return np.append(np.log(bh.price_ratio(offer, market.reference_price)), 0.0).astype(float)
 
 
 def _cheapest_rivals(price: np.ndarray) -> list[float]:
@@ -240,6 +289,9 @@ def firm_terms(table: FirmTable, firms: list[Firm]) -> FirmTerms:
         contact_channel=table.contact_channel,
         serve_cut=np.array([t.serve_cut for t in table.targeting] + [0.0]),
         quality_drop=np.array([t.quality_drop for t in table.targeting] + [0.0]),
+        referral_reward=np.append(table.referral_reward, 0.0),
+        log_first_offer=table.log_first_offer,
+        log_win_back_offer=table.log_win_back_offer,
     )
 
 
@@ -249,6 +301,17 @@ def _floats(rules: type, **values: Any) -> Any:
 
 def _effect(switch: TenureEffect) -> float:
     return float(switch.size) if switch.enabled else 0.0
+
+
+def rules(market: Market) -> Rules:
+    """Every rule tuple of the market."""
+    return Rules(
+        churn=churn_rules(market),
+        move=move_rules(market),
+        purchase=purchase_rules(market),
+        service=service_rules(market),
+        stages=stage_rules(market),
+    )
 
 
 def churn_rules(market: Market) -> ChurnRules:
@@ -330,6 +393,43 @@ def service_rules(market: Market) -> ServiceRules:
         reference_price=market.reference_price,
         years_per_period=market.period_months / 12,
     )
+
+
+def move_rules(market: Market) -> MoveRules:
+    """The parameters of win-back, re-entry, churn's destination and acquisition."""
+    b, r, te = market.behaviour, market.responses, market.tenure_effects
+    wom = r.word_of_mouth
+    return _floats(
+        MoveRules,
+        dt=market.period_months,
+        years_per_period=market.period_months / 12,
+        customers=market.customers,
+        bgnbd=market.customer.dropout.law == "bgnbd",
+        poisson=market.customer.purchase.process == "poisson",
+        switch_share=b.switch_share,
+        reentry_probability=bh.per_period(b.reentry_rate, market.period_months),
+        win_back_success=r.win_back.success,
+        satisfaction_at_par=b.satisfaction_at_par,
+        new_customer_strength=b.new_customer_strength,
+        promoter_threshold=b.promoter_threshold,
+        ad_ceiling=r.advertising.ceiling,
+        ad_spend_scale=r.advertising.spend_scale,
+        ad_conversion=r.advertising.conversion,
+        referral_rate=wom.rate if wom.enabled else 0.0,
+        referral_conversion=wom.conversion,
+        referral_growth=_effect(te.referrals),
+        programme_boost=r.referral_programme.boost,
+    )
+
+
+def lever_unit_costs(market: Market) -> np.ndarray:
+    """Each lever's cost per treated customer (per contact, member-month ...), by ``LEVERS``."""
+    # Advertising buys reach through its spend scale instead (``advertising_hazard``).
+    return np.array([_unit_cost(market, lever) for lever in LEVERS])
+
+
+def _unit_cost(market: Market, lever: str) -> float:
+    return float(getattr(getattr(market.responses, lever), "unit_cost", 1.0))
 
 
 def stage_rules(market: Market) -> StageRules:

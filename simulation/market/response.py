@@ -1,12 +1,16 @@
-"""Response functions shared by the dynamics: pure numpy, no state, no randomness.
+"""Response functions shared by the dynamics: no state, no randomness.
 
-Each takes arrays (one entry per customer or per firm) and returns arrays, so that a phase of
-the model is a handful of whole-array operations rather than a loop over customers.
+The numpy functions take arrays (one entry per customer or per firm) and return arrays; each
+has a compiled scalar twin (``coverage_of``, ``reach_of``, ``advertising_hazard``, ``uptake``)
+that the compiled period (:mod:`simulation.market.period`) calls for one firm or customer.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 # A price of zero is allowed; ratios are floored so that powers stay finite.
 MIN_PRICE_RATIO = 1e-3
@@ -65,6 +69,47 @@ def period_reach(
     if kind == "contact":
         return np.minimum(monthly * dt, 1.0)
     return monthly
+
+
+# The kinds of ``LEVER_KINDS`` as codes, for the compiled period (:mod:`..period`).
+EVENT, CONTACT, STANDING = range(3)
+KIND_CODES = {"event": EVENT, "contact": CONTACT, "standing": STANDING}
+
+
+@njit(inline="always")
+def coverage_of(spend: float, unit_cost: float, eligible: float) -> float:
+    """:func:`coverage` for one firm: the share of ``eligible`` customers a spend reaches."""
+    if eligible <= 0.0:
+        return 0.0
+    return -math.expm1(-spend / (unit_cost * eligible))
+
+
+@njit(inline="always")
+def reach_of(kind: int, spend: float, unit_cost: float, eligible: float, dt: float) -> float:
+    """:func:`period_reach` for one firm (``kind`` one of ``EVENT``, ``CONTACT``, ``STANDING``)."""
+    if kind == EVENT:
+        return coverage_of(spend, unit_cost, eligible)
+    monthly = coverage_of(spend / dt, unit_cost, eligible)
+    if kind == CONTACT:
+        return min(monthly * dt, 1.0)
+    return monthly
+
+
+@njit(inline="always")
+def advertising_hazard(
+    spend: float, prospects: float, dt: float, ceiling: float, spend_scale: float
+) -> float:
+    """:func:`advertising_rate` for one firm: the monthly hazard its spend buys per prospect."""
+    if prospects <= 0.0:
+        return 0.0
+    probability = ceiling * -math.expm1(-spend / dt / prospects / spend_scale)
+    return -math.log1p(-min(probability, 1.0 - 1e-12))
+
+
+@njit(inline="always")
+def uptake(log_price_ratio: float, sensitivity: float) -> float:
+    """:func:`conversion` for one customer, uncapped: ``ratio ** -sensitivity``."""
+    return math.exp(-sensitivity * log_price_ratio)
 
 
 def advertising_rate(

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from simulation.market.agents import BOOK_FIELDS, Firm
+from simulation.market.cohorts import COLUMNS as COHORT_COLUMNS
 from simulation.market.cohorts import finish_cohort_table
 from simulation.market.model import RelationshipMarket
-from simulation.runs.decomposition import MARKETING_CHANNELS, spend_split
+from simulation.runs.decomposition import MARKETING_CHANNELS
 from simulation.runs.registry import release
 from simulation.runs.stats import (
     EQUIVALENCE_MARGIN,
@@ -108,11 +109,16 @@ def run_replication(
     log = None if transactions is None else TransactionLog(transactions, seed)
     try:
         rewards = run_recording_rewards(model, None if log is None else log.record)
-        timeseries = firm_timeseries(model, rewards)
-        timeseries.insert(0, "replication", replication)
-        timeseries.insert(0, "policy", policy)
+        columns = timeseries_columns(model, rewards)
         values = model.expected_values()[model.population.firm == 0]
-        summary = summarise_run(timeseries[timeseries["focal"]], values, model.dt / 12)
+        focal = columns["focal"]
+        summary = summarise_columns(
+            {name: columns[name][focal] for name in _summary_names(columns)}, values, model.dt / 12
+        )
+        if not collect_timeseries:
+            # Sweeps keep only the summary: an empty table with the columns and their types.
+            columns = {name: column[:1] for name, column in columns.items()}
+        timeseries = pd.DataFrame({"policy": policy, "replication": replication, **columns})
         cohorts = model.cohorts.table() if model.cohorts is not None else pd.DataFrame()
         sample = values
         if len(values) > LTV_SAMPLE:
@@ -163,66 +169,208 @@ def run_recording_rewards(
 def firm_timeseries(model: RelationshipMarket, rewards: np.ndarray | None = None) -> pd.DataFrame:
     """The firms' books per period from Mesa's DataCollector, as a tidy table.
 
+    One row per period and firm, by period and then firm name: ``period``, ``firm``,
+    ``focal``, the :class:`~simulation.market.agents.Books` fields and ``discount_factor``.
+
     Args:
         model: a model that has run.
         rewards: rewards paid per period and firm (see :func:`run_recording_rewards`); kept
             as the column ``cost_rewards`` when given.
     """
-    raw = model.datacollector.get_agenttype_vars_dataframe(Firm).reset_index()
+    return pd.DataFrame(timeseries_columns(model, rewards))
+
+
+def timeseries_columns(
+    model: RelationshipMarket, rewards: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The columns of :func:`firm_timeseries` as numpy arrays, in the table's order.
+
+    The table is built from whole columns once, rather than through Mesa's indexed frame
+    and pandas operations column by column, which cost several milliseconds per run: a
+    noticeable share of a small run.
+
+    Args:
+        model: a model that has run.
+        rewards: rewards paid per period and firm; kept as ``cost_rewards`` when given.
+    """
+    step, agent, books = _firm_records(model)
     names = {f.unique_id: f.name for f in model.firm_agents}
-    focal = model.focal.unique_id
-    table = pd.DataFrame(
-        {
-            "period": raw["Step"].astype(int),
-            "firm": raw["AgentID"].map(names),
-            "focal": raw["AgentID"] == focal,
-        }
-    )
-    table = pd.concat([table, raw[list(BOOK_FIELDS)].reset_index(drop=True)], axis=1)
-    table["discount_factor"] = (1 + model.discount_per_period) ** -table["period"].astype(float)
+    firm = np.array([names[a] for a in agent.tolist()], dtype=object)
+    order = _period_then_name(step, firm)
+    step, agent, firm = step[order], agent[order], firm[order]
+    columns: dict[str, np.ndarray] = {
+        "period": step,
+        "firm": firm,
+        "focal": agent == model.focal.unique_id,
+    }
+    columns.update((name, books[name][order]) for name in BOOK_FIELDS)
+    columns["discount_factor"] = (1 + model.discount_per_period) ** -step.astype(float)
     if rewards is not None:
         index = {f.unique_id: f.index for f in model.firm_agents}
-        table["cost_rewards"] = rewards[table["period"] - 1, raw["AgentID"].map(index)]
-    return table.sort_values(["period", "firm"], kind="stable").reset_index(drop=True)
+        firm_index = np.array([index[a] for a in agent.tolist()], dtype=np.int64)
+        columns["cost_rewards"] = rewards[step - 1, firm_index]
+    return columns
+
+
+def _firm_records(
+    model: RelationshipMarket,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The DataCollector's firm records: step, agent id and each reporter's column.
+
+    Reads the collector's records directly: its ``get_agenttype_vars_dataframe`` builds an
+    indexed frame row by row, which cost more than the rest of the table together. Each
+    column takes the type its values have (integers or floats), as that frame would give it.
+    """
+    collector = model.datacollector
+    reporters = list(collector.agenttype_reporters[Firm])
+    records = getattr(collector, "_agenttype_records", None)
+    if not isinstance(records, dict):  # another Mesa: its own frame, at its own cost
+        raw = collector.get_agenttype_vars_dataframe(Firm).reset_index()
+        books = {name: raw[name].to_numpy() for name in reporters}
+        return raw["Step"].to_numpy(np.int64), raw["AgentID"].to_numpy(), books
+    rows = [row for by_type in records.values() for row in by_type.get(Firm, ())]
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, {name: np.zeros(0) for name in reporters}
+    step, agent, *values = (_column(c) for c in zip(*rows, strict=True))
+    return step.astype(np.int64), agent, dict(zip(reporters, values, strict=True))
+
+
+def _column(values: tuple) -> np.ndarray:
+    """One column of records as an array, of the type pandas would infer for it.
+
+    Numbers and flags keep numpy's type (Python ints int64, floats float64, numpy scalars
+    their own), as in pandas; anything else (missing values, text) goes through pandas.
+    """
+    column = np.asarray(values)
+    if column.dtype.kind in "biuf":
+        return column
+    return pd.Series(list(values)).to_numpy()
+
+
+def _period_then_name(step: np.ndarray, firm: np.ndarray) -> np.ndarray:
+    """Row order by period, then firm name, ties kept in record order (a stable sort)."""
+    ranks = {name: rank for rank, name in enumerate(sorted(set(firm.tolist())))}
+    rank = np.array([ranks[name] for name in firm.tolist()], dtype=np.int64)
+    return np.lexsort((rank, step))
+
+
+# The columns of a firm's rows that its summary reads.
+SUMMARY_COLUMNS = (
+    "customers_start",
+    "customers",
+    "churned",
+    "acquired",
+    *MARKETING_CHANNELS,
+    "acquired_from_rival",
+    "discounted_profit",
+    "profit",
+    "revenue",
+    "market_share",
+    "retention_rate",
+    "churn_rate",
+    "acquisition_cost",
+    "retention_cost",
+    "marketing_cost",
+    "cost_discount",
+    "mean_satisfaction",
+)
 
 
 def summarise_run(
     focal: pd.DataFrame, values: np.ndarray, years_per_period: float = 1 / 12
 ) -> dict[str, float]:
-    """The focal firm's outcomes over a run (the columns of ``summary.csv``)."""
-    last = focal.iloc[-1]
+    """The focal firm's outcomes over a run (the columns of ``summary.csv``).
+
+    Args:
+        focal: the focal firm's rows of the timeseries, in period order.
+        values: the expected lifetime value of each of its customers at the end.
+        years_per_period: the period's length in years.
+    """
+    columns = {n: focal[n].to_numpy() for n in _summary_names(focal.columns)}
+    return summarise_columns(columns, values, years_per_period)
+
+
+def _summary_names(columns: Iterable[str]) -> list[str]:
+    """The columns a summary reads: :data:`SUMMARY_COLUMNS`, and the rewards if recorded."""
+    return [*SUMMARY_COLUMNS, *(["cost_rewards"] if "cost_rewards" in columns else [])]
+
+
+def summarise_columns(
+    focal: dict[str, np.ndarray], values: np.ndarray, years_per_period: float = 1 / 12
+) -> dict[str, float]:
+    """:func:`summarise_run` on the focal firm's columns as numpy arrays.
+
+    Sums and means skip missing values and add in the order pandas' reductions do, so the
+    summary is the same to the last bit as one computed from the table.
+
+    Args:
+        focal: the focal firm's columns (at least :data:`SUMMARY_COLUMNS`, and
+            ``cost_rewards`` when the rewards were recorded), in period order.
+        values: the expected lifetime value of each of its customers at the end.
+        years_per_period: the period's length in years.
+    """
     retained = (focal["customers_start"] - focal["churned"]).sum()
     acquired = focal["acquired"].sum()
-    by_marketing = focal[list(MARKETING_CHANNELS)].to_numpy().sum()
-    spend = spend_split(focal).sum()
+    by_marketing = np.stack([focal[c] for c in MARKETING_CHANNELS]).sum()
+    lever_spend, rewards, discounts = _spend_totals(focal)
+    acquisition_cost = _sum(focal["acquisition_cost"])
+    retention_cost = _sum(focal["retention_cost"])
     return {
-        "npv": float(focal["discounted_profit"].sum()),
-        "profit_total": float(focal["profit"].sum()),
-        "revenue_total": float(focal["revenue"].sum()),
-        "final_customers": int(last["customers"]),
-        "final_market_share": float(last["market_share"]),
-        "mean_retention_rate": float(focal["retention_rate"].mean()),
-        "mean_churn_rate": float(focal["churn_rate"].mean()),
+        "npv": float(_sum(focal["discounted_profit"])),
+        "profit_total": float(_sum(focal["profit"])),
+        "revenue_total": float(_sum(focal["revenue"])),
+        "final_customers": int(focal["customers"][-1]),
+        "final_market_share": float(focal["market_share"][-1]),
+        "mean_retention_rate": float(_mean(focal["retention_rate"])),
+        "mean_churn_rate": float(_mean(focal["churn_rate"])),
         "acquired_total": int(acquired),
         "referrals": int(focal["acquired_referral"].sum()),
         "churned_total": int(focal["churned"].sum()),
         "acquired_by_marketing": int(by_marketing),
         "acquired_from_rival": int(focal["acquired_from_rival"].sum()),
-        "cost_per_acquired": _ratio(focal["acquisition_cost"].sum(), acquired),
+        "cost_per_acquired": _ratio(acquisition_cost, acquired),
         # Switchers from rivals come without marketing: the cost of one won by marketing.
-        "cost_per_acquired_by_marketing": _ratio(focal["acquisition_cost"].sum(), by_marketing),
+        "cost_per_acquired_by_marketing": _ratio(acquisition_cost, by_marketing),
         # Per retained customer-year, so that it compares with a one-off acquisition cost.
-        "cost_per_retained": _ratio(focal["retention_cost"].sum(), retained * years_per_period),
-        "acquisition_cost_total": float(focal["acquisition_cost"].sum()),
-        "retention_cost_total": float(focal["retention_cost"].sum()),
-        "marketing_cost_total": float(focal["marketing_cost"].sum()),
-        "lever_spend_total": float(spend["lever_spend"]),
-        "rewards_total": float(spend["rewards"]),
-        "discounts_total": float(spend["discounts"]),
-        "mean_satisfaction": float(last["mean_satisfaction"]),
+        "cost_per_retained": _ratio(retention_cost, retained * years_per_period),
+        "acquisition_cost_total": float(acquisition_cost),
+        "retention_cost_total": float(retention_cost),
+        "marketing_cost_total": float(_sum(focal["marketing_cost"])),
+        "lever_spend_total": float(lever_spend),
+        "rewards_total": float(rewards),
+        "discounts_total": float(discounts),
+        "mean_satisfaction": float(focal["mean_satisfaction"][-1]),
         "clv_mean": float(values.mean()) if len(values) else 0.0,
         "customer_equity": float(values.sum()),
     }
+
+
+def _spend_totals(focal: dict[str, np.ndarray]) -> np.ndarray:
+    """Lever spend, rewards and discounts over the run (see ``decomposition.spend_split``).
+
+    The three columns are summed as rows of one (3, periods) array, the layout in which
+    pandas sums the columns of that split, so the totals round the same way.
+    """
+    marketing, discounts = focal["marketing_cost"], focal["cost_discount"]
+    rewards = focal["cost_rewards"] if "cost_rewards" in focal else 0.0 * focal["profit"]
+    split = np.stack([marketing - discounts - rewards, rewards, discounts])
+    return _sum(split.astype(float, copy=False), axis=1)
+
+
+def _sum(values: np.ndarray, axis: int | None = None) -> Any:
+    """Sum skipping NaN, as pandas' ``sum`` does: NaN count as 0."""
+    missing = np.isnan(values)
+    if missing.any():
+        values = np.where(missing, 0.0, values)
+    return values.sum(axis)
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean skipping NaN, as pandas' ``mean`` does (NaN when every value is missing)."""
+    missing = np.isnan(values)
+    count = float(len(values) - missing.sum())
+    return _sum(values) / count if count > 0 else float("nan")
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -435,8 +583,35 @@ def collect(
             for r in results
         ]
     )
-    frames = [r.cohorts.assign(policy=r.policy) for r in results if not r.cohorts.empty]
-    if frames:
+    return ScenarioResults(
+        scenario=scenario,
+        policies=policies,
+        seeds=seeds,
+        timeseries=timeseries,
+        summary=summary,
+        cohorts=pooled_cohorts(results),
+        lifetime_values=lifetime_values(results),
+        comparison=compare(summary, baseline=policies[0]),
+        equivalence_margin=(
+            scenario.equivalence_margin if equivalence_margin is None else equivalence_margin
+        ),
+    )
+
+
+def pooled_cohorts(results: list[RunResult]) -> pd.DataFrame:
+    """``cohorts.csv``: each policy's cohort counts summed over its runs, then finished.
+
+    The same table as grouping every run's counts by (policy, cohort, age) in pandas, without
+    sorting, and summing: groups in order of first appearance, the baseline churn summed
+    with the compensated (Kahan) sum pandas' grouped sums use, run after run. Each run's
+    rows go in at once, which is exact because a run has one row per (cohort, age).
+    """
+    kept = [r for r in results if not r.cohorts.empty]
+    if not kept:
+        return pd.DataFrame()
+    pooled = _pooled_counts(kept)
+    if pooled is None:  # see _pooled_counts: pandas' own grouping
+        frames = [r.cohorts.assign(policy=r.policy) for r in kept]
         pooled = (
             pd.concat(frames, ignore_index=True)
             .groupby(["policy", "cohort", "age"], sort=False, as_index=False)[
@@ -444,32 +619,111 @@ def collect(
             ]
             .sum()
         )
-        cohorts = finish_cohort_table(pooled)
-    else:
-        cohorts = pd.DataFrame()
-    ltv = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "policy": r.policy,
-                    "replication": r.replication,
-                    "expected_clv": r.lifetime_values,
-                }
-            )
-            for r in results
-        ],
-        ignore_index=True,
+    return finish_cohort_table(pooled)
+
+
+def _pooled_counts(kept: list[RunResult]) -> pd.DataFrame | None:
+    """The pooled counts of runs with cohorts, or None where pandas sums otherwise.
+
+    That is when a run repeats a (cohort, age), and when the rows come already grouped
+    (one run per policy, say): pandas then adds each group's values in a plain running sum.
+    """
+    names = list(dict.fromkeys(r.policy for r in kept))
+    tables = [
+        (names.index(r.policy), *(r.cohorts[c].to_numpy() for c in COHORT_COLUMNS)) for r in kept
+    ]
+    side = 1 + max(int(max(t[1].max(), t[2].max())) for t in tables)
+    pool = _CountPool(len(names) * side * side)
+    for code, cohort, age, size, active, base in tables:
+        if not pool.add((code * side + cohort) * side + age, size, active, base):
+            return None
+    if pool.grouped:
+        return None
+    cells = pool.cells_in_order()
+    code, cell = np.divmod(cells, side * side)
+    cohort, age = np.divmod(cell, side)
+    return pd.DataFrame(
+        {
+            "policy": _text(np.array(names, dtype=object)[code]),
+            "cohort": cohort,
+            "age": age,
+            "cohort_size": pool.size[cells],
+            "active": pool.active[cells],
+            "base_churn_sum": pool.base[cells],
+        }
     )
-    return ScenarioResults(
-        scenario=scenario,
-        policies=policies,
-        seeds=seeds,
-        timeseries=timeseries,
-        summary=summary,
-        cohorts=cohorts,
-        lifetime_values=ltv,
-        comparison=compare(summary, baseline=policies[0]),
-        equivalence_margin=(
-            scenario.equivalence_margin if equivalence_margin is None else equivalence_margin
-        ),
+
+
+class _CountPool:
+    """Running sums of cohort counts per cell (policy, cohort, age), as pandas sums groups.
+
+    Args:
+        cells: number of cells.
+    """
+
+    def __init__(self, cells: int):
+        self.size = np.zeros(cells, dtype=np.int64)
+        self.active = np.zeros(cells, dtype=np.int64)
+        self.base = np.zeros(cells)
+        self.compensation = np.zeros(cells)
+        self.first = np.full(cells, -1, dtype=np.int64)  # row where a cell first appeared
+        self.slot = np.zeros(cells, dtype=np.int64)  # scratch: a cell's row in the current run
+        self.rows = 0
+        self.grouped = True  # so far, each cell's rows have come one after the other
+        self.tail = -1  # where the last row's cell first appeared
+
+    def add(
+        self, cells: np.ndarray, size: np.ndarray, active: np.ndarray, base: np.ndarray
+    ) -> bool:
+        """Add one run's rows; False (nothing added) when a cell appears twice in them."""
+        position = np.arange(len(cells))
+        self.slot[cells] = position
+        if (self.slot[cells] != position).any():  # a repeated cell: its last row won
+            return False
+        new = self.first[cells] < 0
+        self.first[cells[new]] = self.rows + position[new]
+        self.rows += len(cells)
+        # Groups numbered by first appearance: the rows are grouped while those numbers
+        # never fall from one row to the next.
+        first = self.first[cells]
+        rising = first[0] >= self.tail and bool((np.diff(first) >= 0).all())
+        self.grouped, self.tail = self.grouped and rising, first[-1]
+        self.size[cells] += size
+        self.active[cells] += active
+        # Kahan summation, step for step as pandas' group_sum; missing values are skipped.
+        present = ~np.isnan(base)
+        cells, base = cells[present], base[present]
+        total = self.base[cells]
+        with np.errstate(invalid="ignore"):  # inf - inf: NaN, reset below
+            y = base - self.compensation[cells]
+            t = total + y
+            compensation = t - total - y
+        # An infinite value makes the compensation NaN; pandas then resets it to 0.
+        compensation[np.isnan(compensation)] = 0.0
+        self.compensation[cells] = compensation
+        self.base[cells] = t
+        return True
+
+    def cells_in_order(self) -> np.ndarray:
+        """The cells that appeared, in order of first appearance."""
+        seen = np.flatnonzero(self.first >= 0)
+        return seen[np.argsort(self.first[seen], kind="stable")]
+
+
+def lifetime_values(results: list[RunResult]) -> pd.DataFrame:
+    """``lifetime_values.csv``: each run's sample of expected lifetime values, run after run."""
+    lengths = [len(r.lifetime_values) for r in results]
+    policies = np.array([r.policy for r in results], dtype=object)
+    replications = np.array([r.replication for r in results], dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "policy": _text(np.repeat(policies, lengths)),
+            "replication": np.repeat(replications, lengths),
+            "expected_clv": np.concatenate([r.lifetime_values for r in results]),
+        }
     )
+
+
+def _text(values: np.ndarray) -> pd.Series:
+    """Names as a column of pandas' default text type (also when there are none)."""
+    return pd.Series(values, dtype=pd.Series([""]).dtype, copy=False)

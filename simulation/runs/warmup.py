@@ -27,8 +27,9 @@ def kernels_need_compiling() -> bool:
 
         import simulation.market.phases as phases
 
-        for info in pkgutil.iter_modules(phases.__path__):
-            module = importlib.import_module(f"{phases.__name__}.{info.name}")
+        names = [f"{phases.__name__}.{info.name}" for info in pkgutil.iter_modules(phases.__path__)]
+        for name in [*names, "simulation.market.period"]:
+            module = importlib.import_module(name)
             for kernel in vars(module).values():
                 if not isinstance(kernel, CPUDispatcher) or kernel.__module__ != module.__name__:
                     continue

@@ -5,152 +5,53 @@ ceiling; its promoters refer prospects at a hazard proportional to their exposur
 ``q``: the weighted share of a prospect's contacts, or of the whole market without a network,
 who promote the firm). A reached prospect buys with the channel's conversion times its uptake
 of the firm's offer price; one reached but not buying starts evaluating the firm.
+
+A promoter's referral weight is its referral tendency, raised by tenure (where that effect is
+on) and by its firm's referral programme if the programme's budget informs it, at most 1.
+
+The compiled period (:mod:`simulation.market.period`) calls :func:`promoter_weight` for each
+promoter, then :func:`heard` and :func:`outcome` for each prospect.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
-from simulation.market import response as bh
-from simulation.market.population import ORIGIN, STAGE
-from simulation.market.randomness import U_MOVE, U_REFERRAL
 
-if TYPE_CHECKING:
-    from simulation.market.model import RelationshipMarket
-
-
-def acquire(market: RelationshipMarket) -> None:
-    """Prospects are reached by advertising and by referrals from promoters; some buy."""
-    pop, m, f_none = market.population, market.config.market, market.n_firms
-    prospect = np.flatnonzero(pop.stage <= STAGE["evaluation"])
-    if prospect.size == 0:
-        return
-    ad, table = m.responses.advertising, market.firm_table
-    spend = market.spend_on("advertising")
-    ad_reach = bh.advertising_rate(spend, prospect.size, market.dt, ad.ceiling, ad.spend_scale)
-    market.tally["cost_advertising"][:f_none] += spend
-    referral_rate = referral_rates(market, prospect)  # (firms, prospects)
-    offer = bh.price_ratio(
-        table.price[:f_none] * (1 - table.first_discount[:f_none]), m.reference_price
-    )
-    # The uptake of each firm's offer price, min(1, conversion x offer^-sensitivity) without
-    # the cap, as one vectorised exponential.
-    sensitivity = pop.price_sensitivity[prospect]
-    offer_uptake = np.exp(-sensitivity[None, :] * np.log(offer)[:, None])
-    outcome = acquisitions(
-        market.u[U_MOVE, prospect],
-        np.asarray(ad_reach, dtype=np.float64),
-        referral_rate,
-        offer_uptake,
-        float(ad.conversion),
-        float(m.responses.word_of_mouth.conversion),
-        float(market.dt),
-    )
-    evaluating = np.flatnonzero((outcome >= 0) & (outcome < f_none))
-    if evaluating.size:
-        rows = prospect[evaluating]
-        pop.stage[rows] = STAGE["evaluation"]
-        pop.considering[rows] = outcome[evaluating]
-    buying = np.flatnonzero(outcome >= f_none)
-    if not buying.size:
-        return
-    choice = outcome[buying] - f_none  # advertising rows, then referral rows
-    firms = (choice % f_none).astype(np.int16)
-    referred = choice >= f_none
-    origin = np.where(referred, ORIGIN["referral"], ORIGIN["advertising"]).astype(np.int8)
-    market.start_relationships(prospect[buying], firms, origin)
-    referrals = np.bincount(firms[referred], minlength=f_none + 1)
-    market.tally["acquired_referral"] += referrals
-    market.tally["acquired_advertising"] += np.bincount(firms[~referred], minlength=f_none + 1)
-    market.tally["cost_referral"][:f_none] += referrals[:f_none] * table.referral_reward
+@njit(inline="always")
+def promoter_weight(
+    tendency: float, tenure_years: float, growth: float, informed: bool, boost: float
+) -> float:
+    """A promoter's referral weight: its tendency, raised by tenure and the programme, <= 1."""
+    weight = tendency * (1.0 + growth * tenure_years)
+    if informed:
+        weight *= 1.0 + boost
+    return min(weight, 1.0)
 
 
-def referral_rates(market: RelationshipMarket, prospect: np.ndarray) -> np.ndarray:
-    """Monthly referral hazard of each prospect towards each firm (the Bass q x exposure).
-
-    A customer's referral weight is its referral tendency if it is a promoter, raised by
-    the referral programme and, if switched on, by tenure. Exposure is the weighted share of
-    the prospect's contacts (or of the whole market, with no network) who promote a firm.
-    """
-    pop, m, f_none = market.population, market.config.market, market.n_firms
-    wom = m.responses.word_of_mouth
-    if not wom.enabled or wom.rate == 0:
-        return np.zeros((f_none, prospect.size), dtype=np.float32)
-    # Only promoters carry weight, so the arithmetic runs over their rows alone (about a
-    # tenth of the market); every value is the one a whole-array pass would give.
-    promoter = (pop.firm < f_none) & (pop.satisfaction >= m.behaviour.promoter_threshold)
-    rows = np.flatnonzero(promoter)
-    firm = pop.firm[rows]
-    weight = pop.referral_tendency[rows]
-    growth = m.tenure_effects.referrals
-    if growth.enabled and growth.size > 0:
-        years = ((market.steps - pop.acquired_at[rows]) * (market.dt / 12)).astype(np.float32)
-        weight *= 1 + growth.size * years
-    spend = market.spend_on("referral_programme")
-    eligible = np.bincount(firm, minlength=f_none + 1)[:f_none]
-    unit_cost = m.responses.referral_programme.unit_cost
-    reach = np.append(bh.period_reach("standing", spend, unit_cost, eligible, market.dt), 0)
-    market.tally["cost_referral"][:f_none] += np.where(eligible > 0, spend, 0.0)
-    informed = market.u[U_REFERRAL, rows] < reach[firm]
-    weight *= np.where(informed, 1 + m.responses.referral_programme.boost, 1.0).astype(np.float32)
-    weight = np.minimum(weight, 1.0)
-    if market.network is None:
-        totals = np.bincount(firm, weights=weight, minlength=f_none + 1)[:f_none]
-        exposure = np.broadcast_to((totals / pop.size)[:, None], (f_none, prospect.size))
-        return (wom.rate * exposure).astype(np.float32)
-    degree = market.degree[prospect]
-    rates = np.empty((f_none, prospect.size), dtype=np.float32)
-    for index, heard in enumerate(network_exposure(market, prospect, rows, firm, weight)):
-        rates[index] = wom.rate * (heard / degree)
-    return rates
-
-
-def network_exposure(
-    market: RelationshipMarket,
-    prospect: np.ndarray,
-    rows: np.ndarray,
-    firm: np.ndarray,
+@njit(inline="always")
+def heard(
+    a: int,
+    indptr: np.ndarray,
+    indices: np.ndarray,
     weight: np.ndarray,
-) -> list[np.ndarray]:
-    """Per firm, the sum over each prospect's contacts of the referral weight they give.
+    firm: np.ndarray,
+    exposure: np.ndarray,
+) -> None:
+    """Prospect ``a``'s exposure to each firm: its contacts' referral weights, summed by firm.
 
-    ``network @ weights`` would visit every link of every customer. Only the links between
-    prospects and promoters (``rows``, ascending) matter, so this visits the links of
-    whichever group is smaller: it pulls along the prospects' rows, or pushes the
-    promoters' weight along their columns (the network is symmetric, so its transpose,
-    free to make, holds each promoter's contacts as a column). Either way each sum adds
-    the same float32 terms in the same order (ascending contact) as ``network @ weights``.
-    Pulling visits every link of a prospect once per firm, pushing each promoter's once,
-    but slicing columns costs about as much again: pulling pays when prospects are fewer
-    than half the promoters (measured at 1M customers), as in a maturing market.
-
-    Returns:
-        One float32 array over the prospects per firm.
+    ``indptr`` and ``indices`` are the network's CSR adjacency; ``weight`` is zero but for
+    promoters, whose ``firm`` gives the column. Written into ``exposure`` (one per firm).
     """
-    keep = weight > 0
-    rows, firm, weight = rows[keep], firm[keep], weight[keep]
-    exposures = []
-    if 2 * prospect.size < rows.size:
-        contacts = market.network[prospect]
-        given = np.zeros(market.population.size, dtype=np.float32)
-        for index in range(market.n_firms):
-            promotes = firm == index
-            given[rows[promotes]] = weight[promotes]
-            exposures.append(contacts @ given)
-            given[rows[promotes]] = 0.0
-        return exposures
-    contacts = market.network.T
-    for index in range(market.n_firms):
-        promotes = firm == index
-        if promotes.any():
-            exposures.append((contacts[:, rows[promotes]] @ weight[promotes])[prospect])
-        else:
-            exposures.append(np.zeros(prospect.size, dtype=np.float32))
-    return exposures
+    exposure[:] = 0.0
+    for link in range(indptr[a], indptr[a + 1]):
+        j = indices[link]
+        w = weight[j]
+        if w > 0.0:
+            exposure[firm[j]] += w
 
 
 @njit(inline="always")
@@ -164,6 +65,52 @@ def pick(weights: np.ndarray, target: float) -> int:
     return weights.shape[0] - 1
 
 
+@njit(inline="always")
+def outcome(
+    u: float,
+    ad_rate: np.ndarray,
+    referral_rate: np.ndarray,
+    offer_uptake: np.ndarray,
+    ad_conversion: float,
+    referral_conversion: float,
+    dt: float,
+    buying: np.ndarray,
+    reached: np.ndarray,
+) -> int:
+    """What happens to one prospect this period, given its uniform ``u``.
+
+    A prospect meets each firm's advertising (monthly hazard ``ad_rate[f]``) and its
+    referrals (``referral_rate[f]``); ``offer_uptake[f]`` is its uptake of the firm's offer
+    price. It buys with probability ``1 - exp(-dt x sum of buying hazards)``; if not, it may be
+    reached and start considering a firm. Which firm and channel follows from where ``u``
+    falls among the hazards. ``buying`` (two per firm) and ``reached`` are scratch space.
+
+    Returns:
+        -1 nothing, ``f`` considering firm ``f``, ``n_firms + f`` won by ``f``'s advertising,
+        ``2 n_firms + f`` won by a referral to ``f``.
+    """
+    n_firms = ad_rate.shape[0]
+    total_buying = 0.0
+    total_reached = 0.0
+    for f in range(n_firms):
+        referral = referral_rate[f]
+        buying[f] = ad_rate[f] * min(ad_conversion * offer_uptake[f], 1.0)
+        buying[n_firms + f] = referral * min(referral_conversion * offer_uptake[f], 1.0)
+        reached[f] = ad_rate[f] + referral
+        total_reached += reached[f]
+    for k in range(2 * n_firms):
+        total_buying += buying[k]
+    p_buy = -math.expm1(-total_buying * dt)
+    p_reach = -math.expm1(-total_reached * dt)
+    if u < p_buy:
+        return n_firms + pick(buying, u / p_buy * total_buying)
+    if u < p_reach:
+        # Given reach without a purchase, u's position in [p_buy, p_reach) is uniform.
+        fresh = (u - p_buy) / (p_reach - p_buy)
+        return pick(reached, fresh * total_reached)
+    return -1
+
+
 @njit(cache=True, nogil=True)
 def acquisitions(
     u: np.ndarray,
@@ -174,47 +121,25 @@ def acquisitions(
     referral_conversion: float,
     dt: float,
 ) -> np.ndarray:
-    """What happens to each prospect this period, given its uniform ``u``.
+    """:func:`outcome` for many prospects, one code each.
 
-    A prospect meets each firm's advertising (monthly hazard ``ad_rate[f]``) and its
-    referrals (``referral_rate[f, a]``); ``offer_uptake[f, a]`` is its uptake of the firm's
-    offer price. It buys with probability ``1 - exp(-dt x sum of buying hazards)``; if not,
-    it may be reached and start considering a firm. Which firm and channel follows from where
-    ``u`` falls among the hazards.
-
-    Returns:
-        One code per prospect: -1 nothing, ``f`` considering firm ``f``, ``n_firms + f`` won
-        by ``f``'s advertising, ``2 n_firms + f`` won by a referral to ``f``.
+    ``referral_rate`` and ``offer_uptake`` are ``(firms, prospects)``, ``u`` one uniform per
+    prospect.
     """
     n_firms, n = referral_rate.shape
     out = np.empty(n, dtype=np.int16)
     buying = np.empty(2 * n_firms)
     reached = np.empty(n_firms)
     for a in range(n):
-        total_buying = 0.0
-        total_reached = 0.0
-        for f in range(n_firms):
-            heard = referral_rate[f, a]
-            buying[f] = ad_rate[f] * min(ad_conversion * offer_uptake[f, a], 1.0)
-            buying[n_firms + f] = heard * min(referral_conversion * offer_uptake[f, a], 1.0)
-            reached[f] = ad_rate[f] + heard
-            total_reached += reached[f]
-        for k in range(2 * n_firms):
-            total_buying += buying[k]
-        p_buy = -math.expm1(-total_buying * dt)
-        p_reach = -math.expm1(-total_reached * dt)
-        code = -1
-        if u[a] < p_buy:
-            code = n_firms + pick(buying, u[a] / p_buy * total_buying)
-        elif u[a] < p_reach:
-            # Given reach without a purchase, u's position in [p_buy, p_reach) is uniform.
-            fresh = (u[a] - p_buy) / (p_reach - p_buy)
-            code = pick(reached, fresh * total_reached)
-        out[a] = code
+        out[a] = outcome(
+            float(u[a]),
+            ad_rate,
+            referral_rate[:, a],
+            offer_uptake[:, a],
+            ad_conversion,
+            referral_conversion,
+            dt,
+            buying,
+            reached,
+        )
     return out
-
-
-def load_kernels(market: RelationshipMarket) -> None:
-    """Run the acquisition kernel once on no prospects (loading it from numba's cache)."""
-    none, table = np.empty(0, dtype=np.float32), np.zeros((market.n_firms, 0), dtype=np.float32)
-    acquisitions(none, np.zeros(market.n_firms), table, table, 0.5, 0.5, 1.0)

@@ -28,17 +28,9 @@ ACQUISITION_CHANNELS = ("advertising", "referral", "win_back", "from_rival")
 
 
 def close_books(market: RelationshipMarket) -> None:
-    """Update lifecycle stages and write each firm's accounts for the period."""
-    pop, f_none = market.population, market.n_firms
-    by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = lifecycle(
-        market.customers(),
-        pop.stage,
-        pop.last_firm,
-        pop.considering,
-        market.stage_rules,
-        market.steps,
-        f_none,
-    )
+    """Write each firm's accounts for the period (the stages were counted by :func:`lifecycle`)."""
+    f_none = market.n_firms
+    by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = market.lifecycle
     counts = by_stage.sum(axis=1)
     # Net promoter score: share of promoters minus share of detractors, in points.
     net_promoters = (promoters - detractors).astype(np.float64)
@@ -162,10 +154,3 @@ def lifecycle(
         lapsed[last_firm[i]] += s == LAPSED
         evaluating[considering[i]] += s == EVALUATION
     return by_stage, satisfaction, promoters, detractors, lapsed, evaluating
-
-
-def load_kernels(market: RelationshipMarket) -> None:
-    """Run the lifecycle kernel once on no customers (loading it from numba's cache)."""
-    pop = market.population
-    empty = pop.stage[:0], pop.last_firm[:0], pop.considering[:0]
-    lifecycle(market.customers(slice(0, 0)), *empty, market.stage_rules, 0, market.n_firms)

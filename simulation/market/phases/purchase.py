@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from simulation.market.parameters import FirmTerms, PurchaseRules
-from simulation.market.phases import one_if
+from simulation.market.phases import is_targeted, one_if
 from simulation.market.population import ORIGIN, Customers
 
 if TYPE_CHECKING:
@@ -197,8 +197,9 @@ def count_transactions(
             continue
         u = u_buy[i]
         if rules.poisson > 0.0:
-            member = is_member(targeted[i], u_loyalty[i], loyalty_reach[f], terms.loyalty_on[f])
-            personal = is_reached(targeted[i], u_personal[i], personal_reach[f])
+            aimed = is_targeted(targeted, i)
+            member = is_member(aimed, u_loyalty[i], loyalty_reach[f], terms.loyalty_on[f])
+            personal = is_reached(aimed, u_personal[i], personal_reach[f])
             years = (step - c.acquired_at[i]) * rules.years_per_period
             multiplier = rate_multiplier(
                 c.satisfaction[i],
@@ -231,7 +232,7 @@ def count_transactions(
                 k = 1
                 u_buy[i] = u / p
         c.transactions[i] = k
-        buyers[f] += targeted[i] & (k > 0)
+        buyers[f] += is_targeted(targeted, i) & (k > 0)
     return buyers
 
 
@@ -249,24 +250,3 @@ def drawn_units(market: RelationshipMarket) -> np.ndarray:
         shape = pop.transactions[rows] * spend.p
         units[rows] = market.spend_rng.standard_gamma(shape) / pop.spend_rate[rows]
     return units
-
-
-def load_kernels(market: RelationshipMarket) -> None:
-    """Run the purchase kernel once on no customers (loading it from numba's cache)."""
-    nobody, none = market.customers(slice(0, 0)), np.empty(0, dtype=np.float32)
-    flags = np.zeros(0, dtype=bool)
-    count_transactions(
-        nobody,
-        flags,
-        none,
-        none,
-        none,
-        none,
-        np.zeros(market.n_firms + 1),
-        np.zeros(market.n_firms + 1),
-        none,
-        market.firm_terms,
-        market.purchase_rules,
-        0,
-        none,
-    )

@@ -27,12 +27,10 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from numba import njit
 
-from simulation.market import response as bh
 from simulation.market.parameters import FirmTerms, ServiceRules
-from simulation.market.phases import one_if, purchase
-from simulation.market.phases.loyalty import earn_points, reward_cost, reward_delight, rewards_due
+from simulation.market.phases import is_low_value, is_targeted, one_if, purchase
+from simulation.market.phases.loyalty import earn_points, reward_delight, rewards_due
 from simulation.market.population import ORIGIN, Customers
-from simulation.market.randomness import U_BUY, U_CROSS, U_DROP, U_FAIL, U_LOYALTY, U_PERSONAL
 
 if TYPE_CHECKING:
     from simulation.market.model import RelationshipMarket
@@ -58,58 +56,8 @@ class Draws(NamedTuple):
     noise: np.ndarray  # standard normal, the quality experienced
 
 
-def serve(market: RelationshipMarket) -> None:
-    """Customers buy, meet failures and receive contacts; their state moves accordingly.
-
-    Updates satisfaction, expectations, trust, spending and loyalty points, and books each
-    firm's sales. The budgets' reach is decided here, per firm, between the kernels' passes.
-    """
-    pop, f_none = market.population, market.n_firms
-    targeted, low_value = value_segments(market, pop.firm < f_none)
-    customers, u = market.customers(), market.u
-    draws = Draws(u[U_BUY], u[U_FAIL], u[U_PERSONAL], u[U_CROSS], u[U_LOYALTY], market.noise)
-    terms = market.firm_terms
-    counts = lever_counts(customers, targeted, draws, terms)
-    reach = np.zeros((N_SERVED_LEVERS, f_none + 1))
-    for row, lever in enumerate(SERVED_LEVERS):
-        if lever != "thank_you":
-            reach[row, :f_none] = lever_reach(market, lever, counts[row, :f_none])
-    buyers = purchase.count_transactions(
-        customers,
-        targeted,
-        u[U_BUY],
-        u[U_DROP],
-        u[U_LOYALTY],
-        u[U_PERSONAL],
-        reach[LOYALTY],
-        reach[PERSONALISATION],
-        market.dropout_multiplier,
-        terms,
-        market.purchase_rules,
-        market.steps,
-        market.expected_transactions,
-    )
-    reach[THANK_YOU, :f_none] = lever_reach(market, "thank_you", buyers[:f_none])
-    units = purchase.drawn_units(market) if market.service_rules.gamma_gamma else pop.spent[:0]
-    sums = serve_customers(
-        customers,
-        targeted,
-        low_value,
-        draws,
-        reach,
-        terms,
-        market.service_rules,
-        market.steps,
-        serve_cost_by_tenure(market),
-        market.expected_transactions,
-        units,
-    )
-    market.sales = dict(zip(SUM_NAMES, sums, strict=True))
-    market.sales["reward_cost"] = reward_cost(sums[SUM_NAMES.index("rewards")], terms.reward_value)
-
-
-def serve_cost_by_tenure(market: RelationshipMarket) -> np.ndarray:
-    """Share of the cost to serve still paid, by tenure in periods (0 to the longest).
+def serve_cost_by_tenure(market: RelationshipMarket, until: int) -> np.ndarray:
+    """Share of the cost to serve still paid, by tenure in periods, up to period ``until``.
 
     With the tenure effect on, serving a customer gets cheaper over the first years:
     ``1 - size * (1 - exp(-4 * years))``. A table by tenure spares an exponential per
@@ -117,20 +65,9 @@ def serve_cost_by_tenure(market: RelationshipMarket) -> np.ndarray:
     """
     effect = market.config.market.tenure_effects.cost_to_serve
     decline = effect.size if effect.enabled else 0.0
-    # Relationships start only from now on: the longest tenure is steps - earliest_start.
-    years = np.arange(market.steps - market.earliest_start + 1) * (market.dt / 12)
+    # Relationships start only from now on: the longest tenure is until - earliest_start.
+    years = np.arange(until - market.earliest_start + 1) * (market.dt / 12)
     return 1 - decline * -np.expm1(-years * 4.0)
-
-
-def lever_reach(market: RelationshipMarket, lever: str, eligible: np.ndarray) -> np.ndarray:
-    """Share of each firm's ``eligible`` customers a lever reaches; its spend is booked.
-
-    See :func:`~simulation.market.response.period_reach` for how a period's spend buys reach.
-    """
-    spend = market.spend_on(lever)
-    market.lever_cost[lever] = np.where(eligible > 0, spend, 0.0)
-    unit_cost = getattr(market.config.market.responses, lever).unit_cost
-    return bh.period_reach(bh.LEVER_KINDS[lever], spend, unit_cost, eligible, market.dt)
 
 
 def value_segments(market: RelationshipMarket, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,24 +123,23 @@ def contact_effect(
 
 
 @njit(cache=True, nogil=True)
-def lever_counts(c: Customers, targeted: np.ndarray, d: Draws, terms: FirmTerms) -> np.ndarray:
-    """Customers each budget-funded lever may reach, per firm: ``(N_SERVED_LEVERS, firms + 1)``.
+def lever_counts(
+    c: Customers, targeted: np.ndarray, u_fail: np.ndarray, terms: FirmTerms
+) -> np.ndarray:
+    """Targeted customers per firm, and those among them who met a failure: ``(2, firms + 1)``.
 
-    Complaint handling reaches targeted customers who met a failure; personalisation,
-    cross-selling and loyalty every targeted customer. The thank-you's row (targeted buyers) is
-    left at zero: the purchases are counted after the other levers' reach is known.
+    Personalisation, cross-selling and loyalty may reach every targeted customer, complaint
+    handling those who met a failure. (Without targeting by value, the period's first pass
+    counts them: every customer is targeted.)
     """
     n_firms = terms.price.shape[0] - 1
-    failures = np.zeros(n_firms + 1, dtype=np.int64)
-    aimed = np.zeros(n_firms + 1, dtype=np.int64)
+    counts = np.zeros((2, n_firms + 1), dtype=np.int64)
     for i in range(c.firm.shape[0]):
         f = c.firm[i]  # the 'no firm' column is counted too, and dropped
         eligible = targeted[i] & (f < n_firms)
-        failures[f] += eligible & (d.fail[i] < terms.failure_probability[f])
-        aimed[f] += eligible
-    counts = np.zeros((N_SERVED_LEVERS, n_firms + 1), dtype=np.int64)
-    counts[COMPLAINT_HANDLING] = failures
-    counts[PERSONALISATION] = counts[CROSS_SELL] = counts[LOYALTY] = aimed
+        counts[0, f] += eligible
+        counts[1, f] += eligible & (u_fail[i] < terms.failure_probability[f])
+    counts[:, n_firms] = 0
     return counts
 
 
@@ -266,7 +202,7 @@ def serve_customers(
         failed = d.fail[i] < p_fail
         # Flags are combined with & rather than `and`: a branch on a random outcome costs
         # more than evaluating both sides.
-        aimed = targeted[i]
+        aimed = is_targeted(targeted, i)
         recovered = False
         if failed and aimed:  # rare
             recovered = d.fail[i] / p_fail < reach[COMPLAINT_HANDLING, f] * rules.complaint_success
@@ -294,7 +230,8 @@ def serve_customers(
         # Satisfaction: lasting fit with the firm plus the disconfirmation of expectations.
         strength = c.strength[i]
         experienced = terms.quality[f] + rules.quality_noise * d.noise[i]
-        if low_value[i]:
+        low = is_low_value(low_value, i)
+        if low:
             experienced -= terms.quality_drop[f]
         failure = 0.0
         if unrecovered:
@@ -341,7 +278,7 @@ def serve_customers(
         price = terms.price[f]
         revenue = (units - discount) * price
         serve = terms.cost_to_serve[f] * serve_factor[step - c.acquired_at[i]]
-        if low_value[i]:
+        if low:
             serve *= 1.0 - terms.serve_cut[f]
         # Expected margin per period at list price, the basis of lifetime value.
         c.margin[i] = expected[i] * per_transaction * (price - terms.unit_cost[f]) - serve
@@ -417,15 +354,3 @@ def book_last_purchases(
     c.spent[i] = revenue
     sums[0, last] += revenue
     sums[1, last] += units * terms.unit_cost[last]
-
-
-def load_kernels(market: RelationshipMarket) -> None:
-    """Run the service kernels once on no customers (loading them from numba's cache)."""
-    none, flags = np.empty(0, dtype=np.float32), np.zeros(0, dtype=bool)
-    nobody, terms = market.customers(slice(0, 0)), market.firm_terms
-    draws = Draws(none, none, none, none, none, none)
-    lever_counts(nobody, flags, draws, terms)
-    reach = np.zeros((N_SERVED_LEVERS, market.n_firms + 1))
-    serve_customers(
-        nobody, flags, flags, draws, reach, terms, market.service_rules, 0, np.ones(0), none, none
-    )

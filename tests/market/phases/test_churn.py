@@ -6,9 +6,10 @@ share the rules produce must equal its probability to within 1/N: there is no sa
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from simulation.market.model import RelationshipMarket
-from simulation.market.phases.churn import leavers
+from simulation.market.phases.churn import first_decision, leaves
 from simulation.scenario.controls import resize_market
 from simulation.scenario.loading import apply_overrides
 
@@ -20,11 +21,22 @@ TOL = 2 / N
 def test_leavers_are_the_customers_below_their_churn_probability():
     model = RelationshipMarket(rng=1, customers=N, customer_agents=False)
     customers = model.customers()
-    probability = np.where(customers.firm < model.n_firms, 0.1, 0.0).astype(np.float32)
-    rows = leavers(customers, GRID, probability, model.steps + 1)
-    expected = np.flatnonzero((probability > GRID) & (customers.acquired_at < model.steps + 1))
-    np.testing.assert_array_equal(rows, expected)
-    assert rows.size > 0
+    probability = np.where(customers.firm < model.n_firms, 0.1, 0.0)
+    step = model.steps + 1
+    left = np.array(
+        [leaves(u, p, t, step) for u, p, t in zip(GRID, probability, customers.acquired_at)]
+    )
+    expected = (probability > GRID) & (customers.acquired_at < step)
+    np.testing.assert_array_equal(left, expected)
+    assert left.sum() > 0
+
+
+def test_last_periods_newcomers_decide_over_one_and_a_half_periods():
+    # They were at no risk for half of the period they joined in, on average.
+    assert first_decision(0.1, 4, 1, 5) == pytest.approx(1 - 0.9**1.5)
+    assert first_decision(0.1, 3, 1, 5) == 0.1  # earlier newcomers: one period
+    assert first_decision(0.1, 4, 0, 5) == 0.1  # the firms' customers at the start
+    assert not leaves(0.0, 1.0, 5, 5)  # this period's newcomers stay
 
 
 def test_rival_price_cut_drives_customers_to_rivals(small_scenario, focal_books):
