@@ -56,9 +56,19 @@ def poisson_quantile(mean: float, u: float, nothing: float) -> int:
     """
     if mean <= 0.0:
         return 0
-    p = nothing
-    cumulative = p
-    k = 0
+    # The first cumulative probabilities are compared without branching: most counts are
+    # small, and the unpredictable exit of a loop costs more than the arithmetic. The sums
+    # are the loop's own, in its order.
+    p1 = nothing * (mean / 1)
+    c1 = nothing + p1
+    p2 = p1 * (mean / 2)
+    c2 = c1 + p2
+    p3 = p2 * (mean / 3)
+    c3 = c2 + p3
+    k = int(u >= nothing) + int(u >= c1) + int(u >= c2) + int(u >= c3)
+    if k < 4:
+        return k
+    p, cumulative, k = p3, c3, 3
     # The bound stops float rounding from running the sum forever just below 1.
     limit = mean + 40.0 * math.sqrt(mean) + 40.0
     while u >= cumulative and k < limit:
