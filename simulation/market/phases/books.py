@@ -24,45 +24,62 @@ if TYPE_CHECKING:
 N_STAGES = len(STAGE)
 PURCHASE, EXPERIENCE, BONDING = STAGE["purchase"], STAGE["experience"], STAGE["bonding"]
 ADVOCACY, LAPSED, EVALUATION = STAGE["advocacy"], STAGE["lapsed"], STAGE["evaluation"]
-ACQUISITION_CHANNELS = ("advertising", "referral", "win_back", "from_rival")
 
 
 def close_books(market: RelationshipMarket) -> None:
     """Write each firm's accounts for the period (the stages were counted by :func:`lifecycle`)."""
     f_none = market.n_firms
     by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = market.lifecycle
-    counts = by_stage.sum(axis=1)
+    counts = by_stage.sum(axis=1).tolist()
     # Net promoter score: share of promoters minus share of detractors, in points.
-    net_promoters = (promoters - detractors).astype(np.float64)
+    net_promoters = (promoters - detractors).astype(np.float64).tolist()
     discovery = int(by_stage[:, STAGE["discovery"]].sum())
-    total_customers = int(counts[:f_none].sum())
+    total_customers = sum(counts[:f_none])
     # A period's cash flows fall through the period: discounted from its middle, so that the
     # NPV does not depend on the period length.
     discount = (1 + market.discount_per_period) ** -(market.steps - 0.5)
+    # Python numbers from here on: a firm's accounts are a few dozen scalar operations, and on
+    # numpy scalars each costs ten times as much.
+    tables = {
+        "tally": _lists(market.tally),
+        "sales": _lists(market.sales),
+        "lever": _lists(market.lever_cost),
+        "customers_start": market.customers_start.tolist(),
+    }
+    stages, sat_sum = by_stage.tolist(), sat_sum.tolist()
+    lapsed_by, evaluating_by = lapsed_by.tolist(), evaluating_by.tolist()
     for firm in market.firm_agents:
         i = firm.index
-        books = firm_books(market, i, counts, total_customers, discount)
+        books = firm_books(tables, i, counts, total_customers, discount)
         if counts[i]:
-            books.mean_satisfaction = float(sat_sum[i] / counts[i])
-            books.net_promoter_score = float(100 * net_promoters[i] / counts[i])
+            books.mean_satisfaction = sat_sum[i] / counts[i]
+            books.net_promoter_score = 100 * net_promoters[i] / counts[i]
         books.stage_discovery = discovery
-        books.stage_evaluation = int(evaluating_by[i])
-        books.stage_purchase = int(by_stage[i, STAGE["purchase"]])
-        books.stage_experience = int(by_stage[i, STAGE["experience"]])
-        books.stage_bonding = int(by_stage[i, STAGE["bonding"]])
-        books.stage_advocacy = int(by_stage[i, STAGE["advocacy"]])
-        books.stage_lapsed = int(lapsed_by[i])
+        books.stage_evaluation = evaluating_by[i]
+        books.stage_purchase = stages[i][PURCHASE]
+        books.stage_experience = stages[i][EXPERIENCE]
+        books.stage_bonding = stages[i][BONDING]
+        books.stage_advocacy = stages[i][ADVOCACY]
+        books.stage_lapsed = lapsed_by[i]
         firm.record(books)
 
 
-def firm_books(
-    market: RelationshipMarket, i: int, counts: np.ndarray, total: int, discount: float
-) -> Books:
-    """Accounts of firm ``i`` for this period, from the tallies of the phases."""
-    t, sales, lever = market.tally, market.sales, market.lever_cost
-    books = Books(customers_start=int(market.customers_start[i]), customers=int(counts[i]))
-    for channel in ACQUISITION_CHANNELS:
-        setattr(books, f"acquired_{channel}", int(t[f"acquired_{channel}"][i]))
+def _lists(table: dict[str, np.ndarray]) -> dict[str, list]:
+    return {name: values.tolist() for name, values in table.items()}
+
+
+def firm_books(tables: dict, i: int, counts: list, total: int, discount: float) -> Books:
+    """Accounts of firm ``i`` for this period, from the tallies of the phases.
+
+    ``tables`` holds the period's ``tally``, ``sales`` and ``lever`` costs (name to one value
+    per firm) and ``customers_start``.
+    """
+    t, sales, lever = tables["tally"], tables["sales"], tables["lever"]
+    books = Books(customers_start=tables["customers_start"][i], customers=counts[i])
+    books.acquired_advertising = int(t["acquired_advertising"][i])
+    books.acquired_referral = int(t["acquired_referral"][i])
+    books.acquired_win_back = int(t["acquired_win_back"][i])
+    books.acquired_from_rival = int(t["acquired_from_rival"][i])
     books.acquired = (
         books.acquired_advertising
         + books.acquired_referral
@@ -74,19 +91,19 @@ def firm_books(
     books.churned = books.churned_to_rival + books.churned_out_of_market
     books.churn_rate = books.churned / books.customers_start if books.customers_start else 0.0
     books.retention_rate = 1.0 - books.churn_rate
-    books.revenue = float(sales["revenue"][i])
-    books.cost_product = float(sales["product"][i])
-    books.cost_service = float(sales["service"][i])
-    books.cost_advertising = float(t["cost_advertising"][i])
-    books.cost_discount = float(sales["discount"][i])
-    books.cost_referral = float(t["cost_referral"][i])
-    books.cost_win_back = float(t["cost_win_back"][i])
-    books.cost_thank_you = float(lever["thank_you"][i])
-    books.cost_complaint_handling = float(lever["complaint_handling"][i])
+    books.revenue = sales["revenue"][i]
+    books.cost_product = sales["product"][i]
+    books.cost_service = sales["service"][i]
+    books.cost_advertising = t["cost_advertising"][i]
+    books.cost_discount = sales["discount"][i]
+    books.cost_referral = t["cost_referral"][i]
+    books.cost_win_back = t["cost_win_back"][i]
+    books.cost_thank_you = lever["thank_you"][i]
+    books.cost_complaint_handling = lever["complaint_handling"][i]
     # The programme's running cost and the rewards its members redeemed.
-    books.cost_loyalty = float(lever["loyalty"][i] + sales["reward_cost"][i])
-    books.cost_personalisation = float(lever["personalisation"][i])
-    books.cost_cross_sell = float(lever["cross_sell"][i])
+    books.cost_loyalty = lever["loyalty"][i] + sales["reward_cost"][i]
+    books.cost_personalisation = lever["personalisation"][i]
+    books.cost_cross_sell = lever["cross_sell"][i]
     books.acquisition_cost = (
         books.cost_advertising + books.cost_discount + books.cost_referral + books.cost_win_back
     )
