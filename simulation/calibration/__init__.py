@@ -5,7 +5,8 @@ it reads a log (:mod:`.log`), summarises it per customer for a calibration end d
 the BG/NBD and Pareto/NBD purchase models and the Gamma-Gamma spend model by maximum
 likelihood (:mod:`.fit`), chooses a purchase model, fits acquisition over time, and builds
 the tables that check the model against the log (:mod:`.holdout`). :mod:`.plots` draws them.
-Nothing is written to disk
+With ``bayes=True`` it also samples the same models' posteriors with pymc-marketing
+(:mod:`.bayes`, the optional ``bayes`` extra). Nothing is written to disk
 (:mod:`.pipeline`). ``relsim calibrate`` (:mod:`.command`) goes on to the calibrated market
 (:mod:`.calibrated`, :mod:`.scenario_out`, :mod:`.simulate`) and writes it (:mod:`.folder`,
 :mod:`.report`).

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from simulation.limits import MAX_REPLICATIONS
+
+if TYPE_CHECKING:
+    from simulation.calibration.pipeline import CalibrationResult
 
 err = Console(stderr=True)
 out = Console()
@@ -61,6 +64,8 @@ def _echo(market) -> None:
         window += ", no holdout period"
     _say(f"{window}; rates per {summary.unit}")
     _say(f"model: {result.model.label}. {result.choice.reason}")
+    if result.posterior:
+        _say(_bayes_line(result))
     _say(f"acquisition: {result.acquisition.reason}")
     holdout = market.holdout
     if not holdout.empty:
@@ -71,6 +76,28 @@ def _echo(market) -> None:
             f"{last['simulated_cumulative_mean']:,.0f} (95% band "
             f"{last['simulated_cumulative_low']:,.0f} to {last['simulated_cumulative_high']:,.0f})"
         )
+
+
+def _bayes_line(result: CalibrationResult) -> str:
+    """Which package sampled which model, how long it took, and how the two fits compare."""
+    from importlib.metadata import version
+
+    from simulation.calibration.bayes import outside_credible
+
+    fits = list(result.posterior.values())
+    ml = {fit.name: fit for fit in [*result.fits.values(), result.spend] if fit is not None}
+    done = ", ".join(f"{f.model.label} ({f.sampler.label}, {f.seconds:.0f} s)" for f in fits)
+    outside = [f"{fit.model.label} {name}" for fit in fits for name in outside_credible(fit, ml)]
+    line = f"bayes: pymc-marketing {version('pymc-marketing')} sampled {done}; "
+    if outside:
+        line += "maximum-likelihood estimates outside the 95% credible interval: "
+        line += ", ".join(outside)
+    else:
+        line += "every maximum-likelihood estimate lies inside its 95% credible interval"
+    unconverged = [fit.model.label for fit in fits if not fit.converged]
+    if unconverged:
+        line += f"; not converged (R-hat or ESS): {', '.join(unconverged)}"
+    return line + "; the market uses the maximum-likelihood estimates"
 
 
 def calibrate(
@@ -125,6 +152,14 @@ def calibrate(
         bool,
         typer.Option("--overwrite", metavar="", help="Replace a calibration folder."),
     ] = False,
+    bayes: Annotated[
+        bool,
+        typer.Option(
+            "--bayes",
+            metavar="",
+            help="Also sample the models' posteriors with pymc-marketing (the bayes extra).",
+        ),
+    ] = False,
 ) -> None:
     """Fit a firm's transaction log and write a market of its own customers.
 
@@ -135,7 +170,7 @@ def calibrate(
     from simulation.calibration.pipeline import calibrate_log
     from simulation.runs.target import claim_target
 
-    load_base(base)  # a bad base is reported before the log is fitted
+    loaded = load_base(base)  # a bad base is reported before the log is fitted
     result = calibrate_log(
         log,
         customer=customer,
@@ -144,6 +179,8 @@ def calibrate(
         until=until,
         model=model.value,
         unit=unit.value,
+        bayes=bayes,
+        seed=loaded.seed if seed is None else seed,
     )
     target = out_dir or default_out(log)
     with claim_target(target, overwrite) as claim:

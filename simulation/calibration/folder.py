@@ -44,10 +44,20 @@ def default_out(log: Path) -> Path:
 
 
 def fit_csv(market: CalibratedMarket) -> pd.DataFrame:
-    """Every fit, one row per parameter; the acquisition curves as ``acquisition_*`` rows."""
+    """Every fit, one row per parameter; the acquisition curves as ``acquisition_*`` rows.
+
+    With Bayesian fits (``--bayes``) each model's row gains the posterior's columns
+    (:func:`~.bayes.posterior_table`) after the others, so the file keeps one row per
+    parameter and the maximum-likelihood columns keep their names and places.
+    """
     result = market.result
     table = result.parameters.copy()
     table["chosen"] = table["model"].isin([result.model.name, "gamma_gamma"])
+    if result.posterior:
+        from simulation.calibration.bayes import posterior_table
+
+        posterior = posterior_table(result.posterior.values())
+        table = table.merge(posterior, on=["model", "parameter"], how="left")
     acquisition = result.acquisition
     rows = [
         {
@@ -99,7 +109,10 @@ def manifest(market: CalibratedMarket, command: str | None, files: dict) -> dict
 
     result = market.result
     summary = result.summary
-    return {
+    packages = ("relsim", "numpy", "scipy", "pandas", "mesa")
+    if result.posterior:
+        packages += ("pymc-marketing", "pymc")
+    listing = {
         "kind": KIND,
         "command": command,
         "log": str(result.log.path.resolve()),
@@ -113,9 +126,22 @@ def manifest(market: CalibratedMarket, command: str | None, files: dict) -> dict
         "base": market.base_ref,
         "replications": market.replications,
         "seed": market.seed,
-        "versions": versions(("relsim", "numpy", "scipy", "pandas", "mesa")),
+        "versions": versions(packages),
         "files": files,
     }
+    if result.posterior:
+        listing["bayes"] = {
+            name: {
+                "sampler": fit.sampler.label,
+                "chains": fit.sampler.chains,
+                "tune": fit.sampler.tune,
+                "draws": fit.sampler.draws,
+                "seed": fit.seed,
+                "converged": fit.converged,
+            }
+            for name, fit in result.posterior.items()
+        }
+    return listing
 
 
 def write_folder(market: CalibratedMarket, staging: Path, final: Path, command: str | None) -> None:

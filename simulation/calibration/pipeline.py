@@ -3,13 +3,17 @@
 Reads the log (:mod:`.log`), summarises it per customer for a calibration end date, fits the
 BG/NBD and Pareto/NBD purchase models and the Gamma-Gamma spend model by maximum likelihood
 (:mod:`.fit`), chooses a purchase model, fits acquisition over time, and builds the tables
-that check the model against the log (:mod:`.holdout`). Nothing is written to disk.
+that check the model against the log (:mod:`.holdout`). With ``bayes=True`` the same models
+are also fitted by sampling their posteriors with pymc-marketing (:mod:`.bayes`), reported
+beside the maximum-likelihood fits, which remain the ones the rest uses. Nothing is written
+to disk.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -45,6 +49,9 @@ from simulation.calibration.plots import (
 )
 from simulation.errors import UserError
 
+if TYPE_CHECKING:
+    from simulation.calibration.bayes import PosteriorFit
+
 MODEL_CHOICES: dict[str, tuple[str, ...]] = {
     "auto": (bgnbd.NAME, pareto_nbd.NAME),
     bgnbd.NAME: (bgnbd.NAME,),
@@ -72,6 +79,8 @@ class CalibrationResult:
         conditional: conditional expectations of the chosen model by calibration frequency
             (``None`` without a holdout period).
         alive: P(alive) and the holdout expectation per customer under the chosen model.
+        posterior: the Bayesian fits of the same models (:mod:`.bayes`), by name; empty
+            unless asked for.
     """
 
     log: TransactionLog
@@ -84,6 +93,7 @@ class CalibrationResult:
     tracking: pd.DataFrame
     conditional: pd.DataFrame | None
     alive: pd.DataFrame
+    posterior: dict[str, PosteriorFit] = field(default_factory=dict)
 
     @property
     def columns(self) -> dict[str, str]:
@@ -124,6 +134,8 @@ def calibrate_log(
     until: object = None,
     model: str = "auto",
     unit: str = "week",
+    bayes: bool = False,
+    seed: int = 0,
 ) -> CalibrationResult:
     """Read a transaction log and fit the customer-base models to it.
 
@@ -137,15 +149,22 @@ def calibrate_log(
         model: ``auto`` (fit both purchase models and choose, see :func:`~.fit.choose_model`),
             ``bgnbd`` or ``pareto_nbd``.
         unit: ``week`` or ``month``: the time unit of the rates and of the periods.
+        bayes: also sample the posteriors of the fitted models with pymc-marketing.
+        seed: the seed the samplers' seeds are spawned from (with ``bayes``).
 
     Returns:
         The fits, the chosen model with its reason, and the tables.
 
     Raises:
-        UserError: a problem with the log or the options (one line each).
+        UserError: a problem with the log or the options (one line each), or ``bayes``
+            without pymc-marketing installed (checked before the log is read).
     """
     if model not in MODEL_CHOICES:
         raise UserError(f"{path}: model {model!r} is not one of {', '.join(MODEL_CHOICES)}")
+    if bayes:
+        from simulation.calibration.bayes import require_pymc_marketing
+
+        require_pymc_marketing()
     log = read_log(path, customer=customer, date=date, amount=amount)
     summary = summarise_customers(log, until=until, unit=unit)
     if int(summary.customers["x"].sum()) == 0:
@@ -163,6 +182,11 @@ def calibrate_log(
         spend = None
     chosen = choice.model
     everything = [*fits.values(), *([spend] if spend is not None else [])]
+    posterior = {}
+    if bayes:
+        from simulation.calibration.bayes import fit_posteriors
+
+        posterior = fit_posteriors([fit.name for fit in everything], summary, seed)
     return CalibrationResult(
         log=log,
         summary=summary,
@@ -174,4 +198,5 @@ def calibrate_log(
         tracking=tracking_table(summary, chosen),
         conditional=conditional_expectations(summary, chosen) if summary.has_holdout else None,
         alive=alive_probabilities(summary, chosen),
+        posterior=posterior,
     )

@@ -6,10 +6,16 @@ Pure: tables in, Markdown out; the figures it links are drawn by :mod:`.plots` a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from simulation.calibration.calibrated import CalibratedMarket
+from simulation.calibration.pipeline import CalibrationResult
+
+if TYPE_CHECKING:
+    from simulation.calibration.bayes import PosteriorFit
 
 FIGURES = {
     "tracking": "Repeat transactions per period and cumulated: the log, the fitted model, and "
@@ -39,6 +45,73 @@ def fit_markdown(parameters: pd.DataFrame) -> str:
         for row in parameters.itertuples()
     ]
     return pd.DataFrame(rows).to_markdown(index=False)
+
+
+def posterior_markdown(parameters: pd.DataFrame, posterior: dict[str, PosteriorFit]) -> str:
+    """The Bayesian fits beside the maximum-likelihood ones, as a Markdown table.
+
+    Args:
+        parameters: the maximum-likelihood fits (:func:`~.fit.fit_table`).
+        posterior: the posterior fits by model name (:class:`~.bayes.PosteriorFit`).
+
+    Returns:
+        One row per parameter of a model fitted both ways.
+    """
+    rows = []
+    for row in parameters.itertuples():
+        if row.model not in posterior:
+            continue
+        fit = posterior[row.model]
+        low, high = fit.model.ci_low[row.parameter], fit.model.ci_high[row.parameter]
+        rows.append(
+            {
+                "model": row.model,
+                "parameter": row.parameter,
+                "ML estimate (95% CI)": f"{_number(row.estimate)} ({_number(row.ci_low)} to "
+                f"{_number(row.ci_high)})",
+                "posterior median (95% credible)": f"{_number(fit.model.parameters[row.parameter])}"
+                f" ({_number(low)} to {_number(high)})",
+                "ML inside": "yes" if low <= row.estimate <= high else "**no**",
+                "R-hat": f"{fit.r_hat[row.parameter]:.3f}",
+                "ESS": f"{fit.ess[row.parameter]:,.0f}",
+            }
+        )
+    return pd.DataFrame(rows).to_markdown(index=False)
+
+
+def _posterior_lines(result: CalibrationResult) -> list[str]:
+    """The ``--bayes`` part of the fits section (nothing without Bayesian fits)."""
+    posterior = result.posterior
+    if not posterior:
+        return []
+    from simulation.calibration.bayes import MIN_ESS, PRIOR_LOG_SD, R_HAT_LIMIT
+
+    # No run times here: the report, like the tables, is the same for the same seed.
+    samplers = "; ".join(
+        f"{fit.model.label} by {fit.sampler.label}, {fit.sampler.chains} chains of "
+        f"{fit.sampler.tune:,} tuning and {fit.sampler.draws:,} kept draws"
+        for fit in posterior.values()
+    )
+    unconverged = [fit.model.label for fit in posterior.values() if not fit.converged]
+    lines = [
+        "### Bayesian fits (pymc-marketing)",
+        "",
+        f"The same models sampled with pymc-marketing: {samplers}. Priors log-normal with a "
+        f"log-sd of {PRIOR_LOG_SD:g}, median 1 for the shape parameters and the data's own "
+        "scale for the others (docs/calibration.md). The posterior median and the 2.5% and "
+        "97.5% quantiles are reported; the calibrated market uses the maximum-likelihood "
+        "estimates.",
+        "",
+        posterior_markdown(result.parameters, posterior),
+        "",
+    ]
+    if unconverged:
+        lines += [
+            f"**Not converged** ({', '.join(unconverged)}): an R-hat of {R_HAT_LIMIT} or more "
+            f"or no more than {MIN_ESS:.0f} effective draws; treat those intervals as rough.",
+            "",
+        ]
+    return lines
 
 
 def _holdout_lines(market: CalibratedMarket) -> list[str]:
@@ -185,6 +258,7 @@ def report_markdown(market: CalibratedMarket, log_name: str) -> str:
         "",
         fit_markdown(result.parameters),
         "",
+        *_posterior_lines(result),
         f"Acquisition: {result.acquisition.reason}",
         "",
         "## The holdout",
