@@ -238,8 +238,11 @@ class RelationshipMarket(mesa.Model):
             dropout_multiplier=np.ones(n, dtype=np.float32),
             expected=np.zeros(n, dtype=np.float32),
             weight=np.zeros(n, dtype=np.float32),
-            prospects=np.empty(n, dtype=np.intp),
-            promoters=np.empty(n, dtype=np.intp),
+            prospects=np.empty(n, dtype=np.int32),
+            promoters=np.empty(n, dtype=np.int32),
+            everyone=np.ones(n, dtype=bool),
+            no_one=np.zeros(n, dtype=bool),
+            slot=np.full(n, -1, dtype=np.int32),
         )
         if self.network is None:
             self.links = period.Network(*(np.zeros(0, dtype=np.int32) for _ in range(3)))
@@ -257,7 +260,6 @@ class RelationshipMarket(mesa.Model):
             )
         self.serve_factor = service.serve_cost_by_tenure(self, self.horizon)
         self.lifecycle: tuple | None = None  # the last period's stage counts (.period)
-        self.no_one = np.zeros(0, dtype=bool)  # targeted: everyone; low value: nobody
         self.no_units = np.zeros(0, dtype=np.float32)
         if not RelationshipMarket._kernels_loaded:
             period.load_kernels(self)

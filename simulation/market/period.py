@@ -102,6 +102,9 @@ class State(NamedTuple):
     weight: np.ndarray  # scratch: promoters' referral weight this period, else 0
     prospects: np.ndarray  # scratch: rows of this period's prospects
     promoters: np.ndarray  # scratch: rows of this period's promoters
+    everyone: np.ndarray  # all True: who is targeted where no policy targets by value
+    no_one: np.ndarray  # all False: whose service is cut where no policy cuts it
+    slot: np.ndarray  # scratch: a prospect's row while exposure is pushed, else -1
 
 
 class Cohorts(NamedTuple):
@@ -146,7 +149,7 @@ def run(market: RelationshipMarket) -> None:
         )
     else:
         move(c, s, u, *fixed, spend, step, tally, counts)
-        targeted, low_value = market.no_one, market.no_one
+        targeted, low_value = s.everyone, s.no_one
         if market.targets_by_value:
             targeted, low_value = service.value_segments(market, market.population.firm < f_none)
             counts[AIMED:] = service.lever_counts(c, targeted, u[U_FAIL], terms)
@@ -189,11 +192,10 @@ def whole_period(
     drawn spend): nothing needs Python between the passes.
     """
     move(c, s, u, terms, rules, unit_cost, links, cohorts, spend, step, tally, counts)
-    everyone = np.zeros(0, dtype=np.bool_)  # empty: everyone targeted, no one's service cut
-    reach = count(c, s, everyone, u, terms, rules, spend, unit_cost, counts, step, lever_cost)
+    reach = count(c, s, s.everyone, u, terms, rules, spend, unit_cost, counts, step, lever_cost)
     drawn = np.zeros(0, dtype=np.float32)
     return settle(
-        c, s, everyone, everyone, u, noise, reach, terms, rules, step, serve_factor, drawn
+        c, s, s.everyone, s.no_one, u, noise, reach, terms, rules, step, serve_factor, drawn
     )
 
 
@@ -507,6 +509,18 @@ def acquire(
     buying = np.empty(2 * n_firms)
     reached = np.empty(n_firms)
     indptr, indices, weight, firm = links.indptr, links.indices, s.weight, c.firm
+    # Exposure is pulled along each prospect's links, or, where prospects outnumber half the
+    # promoters (a young market), pushed along the promoters' links: fewer links either way.
+    pushed = word_of_mouth and networked and 2 * n_prospects >= n_promoters
+    heard_by = np.zeros((n_prospects if pushed else 0, n_firms + 1))
+    if pushed:
+        for k in range(n_prospects):
+            s.slot[s.prospects[k]] = k
+        acquisition.push_exposure(
+            s.promoters[:n_promoters], indptr, indices, weight, firm, s.slot, heard_by
+        )
+        for k in range(n_prospects):
+            s.slot[s.prospects[k]] = -1
     for k in range(n_prospects):
         a = s.prospects[k]
         sensitivity = float(c.price_sensitivity[a])
@@ -514,7 +528,10 @@ def acquire(
             offer_uptake[f] = bh.uptake(terms.log_first_offer[f], sensitivity)
         if word_of_mouth:
             if networked:
-                acquisition.heard(a, indptr, indices, weight, firm, exposure)
+                if pushed:
+                    exposure[:] = heard_by[k]
+                else:
+                    acquisition.heard(a, indptr, indices, weight, firm, exposure)
                 for f in range(n_firms):
                     referral_rate[f] = rules.referral_rate * exposure[f] / links.degree[a]
             else:
@@ -571,8 +588,8 @@ def count(
     """The service levers' reach per firm, and each customer's transactions this period.
 
     The thank-you answers purchases: its reach is decided once they are counted. Each lever's
-    spend is booked in ``lever_cost`` where it had someone to reach. ``targeted`` is empty
-    when everyone is.
+    spend is booked in ``lever_cost`` where it had someone to reach. ``targeted`` says who
+    gets the firms' retention effort (``s.everyone`` where no policy targets by value).
 
     Returns:
         ``(N_SERVED_LEVERS, firms + 1)``: the share of eligible customers each lever reaches.
@@ -639,8 +656,9 @@ def settle(
 ):
     """Serve every customer, then move them to their lifecycle stage and count the books.
 
-    ``targeted`` and ``low_value`` are empty when everyone is targeted and no one's service
-    is cut; ``units`` is empty unless spend is drawn (the Gamma-Gamma model).
+    ``targeted`` and ``low_value`` say who gets the firms' retention effort and whose service
+    is cut (``s.everyone`` and ``s.no_one`` without targeting by value); ``units`` is empty
+    unless spend is drawn (the Gamma-Gamma model).
 
     Returns:
         The per-firm sums of :func:`.phases.service.serve_customers` and the counts of
@@ -677,7 +695,7 @@ def load_kernels(market: RelationshipMarket) -> None:
     )
     u, noise = np.zeros((N_UNIFORMS, 0), dtype=np.float32), np.zeros(0, dtype=np.float32)
     fixed = (market.firm_terms, market.rules, market.unit_costs, market.links)
-    spend, flags = market.firm_table.spend, market.no_one
+    spend, everyone, no_one = market.firm_table.spend, state.everyone, state.no_one
     tally = np.zeros((len(TALLIES), n_firms + 1))
     counts = np.zeros((3, n_firms + 1), dtype=np.int64)
     lever_cost = np.zeros((service.N_SERVED_LEVERS, n_firms + 1))
@@ -699,7 +717,7 @@ def load_kernels(market: RelationshipMarket) -> None:
     reach = count(
         nobody,
         state,
-        flags,
+        everyone,
         u,
         market.firm_terms,
         market.rules,
@@ -712,8 +730,8 @@ def load_kernels(market: RelationshipMarket) -> None:
     settle(
         nobody,
         state,
-        flags,
-        flags,
+        everyone,
+        no_one,
         u,
         noise,
         reach,

@@ -17,7 +17,6 @@ step through a customer's period.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 
@@ -25,15 +24,3 @@ from numba import njit
 def one_if(flag: bool) -> float:
     """1.0 where ``flag`` holds, else 0.0."""
     return 1.0 if flag else 0.0
-
-
-@njit(inline="always")
-def is_targeted(targeted: np.ndarray, i: int) -> bool:
-    """Whether customer ``i`` of a firm gets its retention effort (all if ``targeted`` is empty)."""
-    return targeted.shape[0] == 0 or targeted[i]
-
-
-@njit(inline="always")
-def is_low_value(low_value: np.ndarray, i: int) -> bool:
-    """Whether customer ``i``'s service is cut (nobody's if ``low_value`` is empty)."""
-    return low_value.shape[0] > 0 and low_value[i]

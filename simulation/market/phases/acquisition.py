@@ -55,6 +55,34 @@ def heard(
 
 
 @njit(inline="always")
+def push_exposure(
+    promoters: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    weight: np.ndarray,
+    firm: np.ndarray,
+    slot: np.ndarray,
+    heard_by: np.ndarray,
+) -> None:
+    """Every prospect's exposure, pushed from the promoters along their links.
+
+    :func:`heard` for all prospects at once, visiting the promoters' links instead of the
+    prospects'. ``promoters`` ascend, so each prospect's sum adds the same terms in the same
+    order as :func:`heard` would. ``slot`` gives each prospect's row of ``heard_by`` (-1 for
+    everyone else).
+    """
+    for k in range(promoters.shape[0]):
+        j = promoters[k]
+        w = weight[j]
+        if w > 0.0:
+            f = firm[j]
+            for link in range(indptr[j], indptr[j + 1]):
+                row = slot[indices[link]]
+                if row >= 0:
+                    heard_by[row, f] += w
+
+
+@njit(inline="always")
 def pick(weights: np.ndarray, target: float) -> int:
     """The option whose share of the running total holds ``target`` (the last if none)."""
     running = 0.0

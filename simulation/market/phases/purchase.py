@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from simulation.market.parameters import FirmTerms, PurchaseRules
-from simulation.market.phases import is_targeted, one_if
+from simulation.market.phases import one_if
 from simulation.market.population import ORIGIN, Customers
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def count_transactions(
             continue
         u = u_buy[i]
         if rules.poisson > 0.0:
-            aimed = is_targeted(targeted, i)
+            aimed = targeted[i]
             member = is_member(aimed, u_loyalty[i], loyalty_reach[f], terms.loyalty_on[f])
             personal = is_reached(aimed, u_personal[i], personal_reach[f])
             years = (step - c.acquired_at[i]) * rules.years_per_period
@@ -242,7 +242,7 @@ def count_transactions(
                 k = 1
                 u_buy[i] = u / p
         c.transactions[i] = k
-        buyers[f] += is_targeted(targeted, i) & (k > 0)
+        buyers[f] += targeted[i] & (k > 0)
     return buyers
 
 

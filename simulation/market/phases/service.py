@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from simulation.market.parameters import FirmTerms, ServiceRules
-from simulation.market.phases import is_low_value, is_targeted, one_if, purchase
+from simulation.market.phases import one_if, purchase
 from simulation.market.phases.loyalty import earn_points, reward_delight, rewards_due
 from simulation.market.population import ORIGIN, Customers
 
@@ -202,7 +202,7 @@ def serve_customers(
         failed = d.fail[i] < p_fail
         # Flags are combined with & rather than `and`: a branch on a random outcome costs
         # more than evaluating both sides.
-        aimed = is_targeted(targeted, i)
+        aimed = targeted[i]
         recovered = False
         if failed and aimed:  # rare
             recovered = d.fail[i] / p_fail < reach[COMPLAINT_HANDLING, f] * rules.complaint_success
@@ -230,7 +230,7 @@ def serve_customers(
         # Satisfaction: lasting fit with the firm plus the disconfirmation of expectations.
         strength = c.strength[i]
         experienced = terms.quality[f] + rules.quality_noise * d.noise[i]
-        low = is_low_value(low_value, i)
+        low = low_value[i]
         if low:
             experienced -= terms.quality_drop[f]
         failure = 0.0
