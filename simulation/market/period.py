@@ -505,7 +505,6 @@ def acquire(
     networked = links.indptr.shape[0] > 0
     exposure = np.zeros(n_firms + 1)
     referral_rate = np.zeros(n_firms)
-    offer_uptake = np.empty(n_firms)
     buying = np.empty(2 * n_firms)
     reached = np.empty(n_firms)
     indptr, indices, weight, firm = links.indptr, links.indices, s.weight, c.firm
@@ -523,9 +522,6 @@ def acquire(
             s.slot[s.prospects[k]] = -1
     for k in range(n_prospects):
         a = s.prospects[k]
-        sensitivity = float(c.price_sensitivity[a])
-        for f in range(n_firms):
-            offer_uptake[f] = bh.uptake(terms.log_first_offer[f], sensitivity)
         if word_of_mouth:
             if networked:
                 if pushed:
@@ -541,7 +537,8 @@ def acquire(
             float(u_move[a]),
             ad_rate,
             referral_rate,
-            offer_uptake,
+            terms.log_first_offer,
+            float(c.price_sensitivity[a]),
             rules.ad_conversion,
             rules.referral_conversion,
             dt,

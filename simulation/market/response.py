@@ -1,7 +1,7 @@
 """Response functions shared by the dynamics: no state, no randomness.
 
 The numpy functions take arrays (one entry per customer or per firm) and return arrays; each
-has a compiled scalar twin (``coverage_of``, ``reach_of``, ``advertising_hazard``, ``uptake``)
+has a compiled scalar twin (``coverage_of``, ``reach_of``, ``advertising_hazard``)
 that the compiled period (:mod:`simulation.market.period`) calls for one firm or customer.
 """
 
@@ -104,12 +104,6 @@ def advertising_hazard(
         return 0.0
     probability = ceiling * -math.expm1(-spend / dt / prospects / spend_scale)
     return -math.log1p(-min(probability, 1.0 - 1e-12))
-
-
-@njit(inline="always")
-def uptake(log_price_ratio: float, sensitivity: float) -> float:
-    """:func:`conversion` for one customer, uncapped: ``ratio ** -sensitivity``."""
-    return math.exp(-sensitivity * log_price_ratio)
 
 
 def advertising_rate(

@@ -98,7 +98,8 @@ def outcome(
     u: float,
     ad_rate: np.ndarray,
     referral_rate: np.ndarray,
-    offer_uptake: np.ndarray,
+    log_offer: np.ndarray,
+    sensitivity: float,
     ad_conversion: float,
     referral_conversion: float,
     dt: float,
@@ -108,35 +109,37 @@ def outcome(
     """What happens to one prospect this period, given its uniform ``u``.
 
     A prospect meets each firm's advertising (monthly hazard ``ad_rate[f]``) and its
-    referrals (``referral_rate[f]``); ``offer_uptake[f]`` is its uptake of the firm's offer
-    price. It buys with probability ``1 - exp(-dt x sum of buying hazards)``; if not, it may be
-    reached and start considering a firm. Which firm and channel follows from where ``u``
-    falls among the hazards. ``buying`` (two per firm) and ``reached`` are scratch space.
+    referrals (``referral_rate[f]``); its uptake of a firm's offer price is
+    ``exp(-sensitivity x log_offer[f])`` (the log of the offer over the reference price). It
+    buys with probability ``1 - exp(-dt x sum of buying hazards)``; if not, it may be reached
+    and start considering a firm. Which firm and channel follows from where ``u`` falls among
+    the hazards. ``buying`` (two per firm) and ``reached`` are scratch space.
 
     Returns:
         -1 nothing, ``f`` considering firm ``f``, ``n_firms + f`` won by ``f``'s advertising,
         ``2 n_firms + f`` won by a referral to ``f``.
     """
     n_firms = ad_rate.shape[0]
-    total_buying = 0.0
     total_reached = 0.0
     for f in range(n_firms):
-        referral = referral_rate[f]
-        buying[f] = ad_rate[f] * min(ad_conversion * offer_uptake[f], 1.0)
-        buying[n_firms + f] = referral * min(referral_conversion * offer_uptake[f], 1.0)
-        reached[f] = ad_rate[f] + referral
+        reached[f] = ad_rate[f] + referral_rate[f]
         total_reached += reached[f]
+    p_reach = -math.expm1(-total_reached * dt)
+    if u >= p_reach:  # most prospects: buying is rarer than being reached, so no purchase
+        return -1
+    total_buying = 0.0
+    for f in range(n_firms):
+        uptake = math.exp(-sensitivity * log_offer[f])
+        buying[f] = ad_rate[f] * min(ad_conversion * uptake, 1.0)
+        buying[n_firms + f] = referral_rate[f] * min(referral_conversion * uptake, 1.0)
     for k in range(2 * n_firms):
         total_buying += buying[k]
     p_buy = -math.expm1(-total_buying * dt)
-    p_reach = -math.expm1(-total_reached * dt)
     if u < p_buy:
         return n_firms + pick(buying, u / p_buy * total_buying)
-    if u < p_reach:
-        # Given reach without a purchase, u's position in [p_buy, p_reach) is uniform.
-        fresh = (u - p_buy) / (p_reach - p_buy)
-        return pick(reached, fresh * total_reached)
-    return -1
+    # Given reach without a purchase, u's position in [p_buy, p_reach) is uniform.
+    fresh = (u - p_buy) / (p_reach - p_buy)
+    return pick(reached, fresh * total_reached)
 
 
 @njit(cache=True, nogil=True)
@@ -144,14 +147,15 @@ def acquisitions(
     u: np.ndarray,
     ad_rate: np.ndarray,
     referral_rate: np.ndarray,
-    offer_uptake: np.ndarray,
+    log_offer: np.ndarray,
+    sensitivity: np.ndarray,
     ad_conversion: float,
     referral_conversion: float,
     dt: float,
 ) -> np.ndarray:
     """:func:`outcome` for many prospects, one code each.
 
-    ``referral_rate`` and ``offer_uptake`` are ``(firms, prospects)``, ``u`` one uniform per
+    ``referral_rate`` is ``(firms, prospects)``; ``u`` and ``sensitivity`` hold one value per
     prospect.
     """
     n_firms, n = referral_rate.shape
@@ -163,7 +167,8 @@ def acquisitions(
             float(u[a]),
             ad_rate,
             referral_rate[:, a],
-            offer_uptake[:, a],
+            log_offer,
+            float(sensitivity[a]),
             ad_conversion,
             referral_conversion,
             dt,

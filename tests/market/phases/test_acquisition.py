@@ -19,9 +19,10 @@ def test_acquisition_shares_follow_the_hazards():
     # Two firms; advertising hazards 0.02 and 0.05, referral hazards 0.03 and 0.01 a month.
     ad = np.array([0.02, 0.05])
     referral = np.tile(np.array([[0.03], [0.01]], dtype=np.float32), (1, N))
-    response = np.tile(np.array([[0.8], [0.5]], dtype=np.float32), (1, N))
+    # Uptake of each firm's offer 0.8 and 0.5: the offers' logs for a sensitivity of 1.
+    log_offer = -np.log(np.array([0.8, 0.5]))
     dt = 1.0
-    outcome = acquisitions(GRID, ad, referral, response, 0.5, 0.9, dt)
+    outcome = acquisitions(GRID, ad, referral, log_offer, np.ones(N), 0.5, 0.9, dt)
 
     buying = np.array([0.02 * 0.4, 0.05 * 0.25, 0.03 * 0.72, 0.01 * 0.45])
     reached = ad + referral[:, 0].astype(float)

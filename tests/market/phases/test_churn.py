@@ -23,9 +23,8 @@ def test_leavers_are_the_customers_below_their_churn_probability():
     customers = model.customers()
     probability = np.where(customers.firm < model.n_firms, 0.1, 0.0)
     step = model.steps + 1
-    left = np.array(
-        [leaves(u, p, t, step) for u, p, t in zip(GRID, probability, customers.acquired_at)]
-    )
+    rows = zip(GRID, probability, customers.acquired_at, strict=True)
+    left = np.array([leaves(u, p, t, step) for u, p, t in rows])
     expected = (probability > GRID) & (customers.acquired_at < step)
     np.testing.assert_array_equal(left, expected)
     assert left.sum() > 0
