@@ -1,7 +1,7 @@
 """Whether the compiled kernels are in numba's on-disk cache, so that a cold start can be announced.
 
 The first run after installing (or after the kernels' source changed) compiles them, which
-takes several seconds; every later run loads them from the cache next to the modules.
+takes about 20 seconds; every later run loads them from the cache next to the modules.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 
 COMPILE_NOTE = (
-    "Compiling the simulation kernels once (several seconds); later runs load them from the cache."
+    "Compiling the simulation kernels once (about 20 seconds); later runs load them from the cache."
 )
 """What the command line says before a run that has to compile the kernels."""
 
