@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from simulation.market.agents import BOOK_FIELDS, Firm
-from simulation.market.cohorts import COLUMNS as COHORT_COLUMNS
 from simulation.market.cohorts import finish_cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS
@@ -599,115 +598,19 @@ def collect(
 
 
 def pooled_cohorts(results: list[RunResult]) -> pd.DataFrame:
-    """``cohorts.csv``: each policy's cohort counts summed over its runs, then finished.
-
-    The same table as grouping every run's counts by (policy, cohort, age) in pandas, without
-    sorting, and summing: groups in order of first appearance, the baseline churn summed
-    with the compensated (Kahan) sum pandas' grouped sums use, run after run. Each run's
-    rows go in at once, which is exact because a run has one row per (cohort, age).
-    """
+    """``cohorts.csv``: each policy's cohort counts summed over its runs, then finished."""
     kept = [r for r in results if not r.cohorts.empty]
     if not kept:
         return pd.DataFrame()
-    pooled = _pooled_counts(kept)
-    if pooled is None:  # see _pooled_counts: pandas' own grouping
-        frames = [r.cohorts.assign(policy=r.policy) for r in kept]
-        pooled = (
-            pd.concat(frames, ignore_index=True)
-            .groupby(["policy", "cohort", "age"], sort=False, as_index=False)[
-                ["cohort_size", "active", "base_churn_sum"]
-            ]
-            .sum()
-        )
-    return finish_cohort_table(pooled)
-
-
-def _pooled_counts(kept: list[RunResult]) -> pd.DataFrame | None:
-    """The pooled counts of runs with cohorts, or None where pandas sums otherwise.
-
-    That is when a run repeats a (cohort, age), and when the rows come already grouped
-    (one run per policy, say): pandas then adds each group's values in a plain running sum.
-    """
-    names = list(dict.fromkeys(r.policy for r in kept))
-    tables = [
-        (names.index(r.policy), *(r.cohorts[c].to_numpy() for c in COHORT_COLUMNS)) for r in kept
-    ]
-    side = 1 + max(int(max(t[1].max(), t[2].max())) for t in tables)
-    pool = _CountPool(len(names) * side * side)
-    for code, cohort, age, size, active, base in tables:
-        if not pool.add((code * side + cohort) * side + age, size, active, base):
-            return None
-    if pool.grouped:
-        return None
-    cells = pool.cells_in_order()
-    code, cell = np.divmod(cells, side * side)
-    cohort, age = np.divmod(cell, side)
-    return pd.DataFrame(
-        {
-            "policy": _text(np.array(names, dtype=object)[code]),
-            "cohort": cohort,
-            "age": age,
-            "cohort_size": pool.size[cells],
-            "active": pool.active[cells],
-            "base_churn_sum": pool.base[cells],
-        }
+    frames = [r.cohorts.assign(policy=r.policy) for r in kept]
+    pooled = (
+        pd.concat(frames, ignore_index=True)
+        .groupby(["policy", "cohort", "age"], sort=False, as_index=False)[
+            ["cohort_size", "active", "base_churn_sum"]
+        ]
+        .sum()
     )
-
-
-class _CountPool:
-    """Running sums of cohort counts per cell (policy, cohort, age), as pandas sums groups.
-
-    Args:
-        cells: number of cells.
-    """
-
-    def __init__(self, cells: int):
-        self.size = np.zeros(cells, dtype=np.int64)
-        self.active = np.zeros(cells, dtype=np.int64)
-        self.base = np.zeros(cells)
-        self.compensation = np.zeros(cells)
-        self.first = np.full(cells, -1, dtype=np.int64)  # row where a cell first appeared
-        self.slot = np.zeros(cells, dtype=np.int64)  # scratch: a cell's row in the current run
-        self.rows = 0
-        self.grouped = True  # so far, each cell's rows have come one after the other
-        self.tail = -1  # where the last row's cell first appeared
-
-    def add(
-        self, cells: np.ndarray, size: np.ndarray, active: np.ndarray, base: np.ndarray
-    ) -> bool:
-        """Add one run's rows; False (nothing added) when a cell appears twice in them."""
-        position = np.arange(len(cells))
-        self.slot[cells] = position
-        if (self.slot[cells] != position).any():  # a repeated cell: its last row won
-            return False
-        new = self.first[cells] < 0
-        self.first[cells[new]] = self.rows + position[new]
-        self.rows += len(cells)
-        # Groups numbered by first appearance: the rows are grouped while those numbers
-        # never fall from one row to the next.
-        first = self.first[cells]
-        rising = first[0] >= self.tail and bool((np.diff(first) >= 0).all())
-        self.grouped, self.tail = self.grouped and rising, first[-1]
-        self.size[cells] += size
-        self.active[cells] += active
-        # Kahan summation, step for step as pandas' group_sum; missing values are skipped.
-        present = ~np.isnan(base)
-        cells, base = cells[present], base[present]
-        total = self.base[cells]
-        with np.errstate(invalid="ignore"):  # inf - inf: NaN, reset below
-            y = base - self.compensation[cells]
-            t = total + y
-            compensation = t - total - y
-        # An infinite value makes the compensation NaN; pandas then resets it to 0.
-        compensation[np.isnan(compensation)] = 0.0
-        self.compensation[cells] = compensation
-        self.base[cells] = t
-        return True
-
-    def cells_in_order(self) -> np.ndarray:
-        """The cells that appeared, in order of first appearance."""
-        seen = np.flatnonzero(self.first >= 0)
-        return seen[np.argsort(self.first[seen], kind="stable")]
+    return finish_cohort_table(pooled)
 
 
 def lifetime_values(results: list[RunResult]) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from simulation.market.agents import BOOK_FIELDS, Firm
-from simulation.market.cohorts import CohortTracker, finish_cohort_table
+from simulation.market.cohorts import CohortTracker
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS, spend_split
 from simulation.runs.registry import release
@@ -112,19 +112,6 @@ def summary_in_pandas(focal: pd.DataFrame, values: np.ndarray, years: float) -> 
     }
 
 
-def pooled_in_pandas(results: list) -> pd.DataFrame:
-    """Cohort counts grouped and summed by pandas over every run's table."""
-    frames = [r.cohorts.assign(policy=r.policy) for r in results if not r.cohorts.empty]
-    pooled = (
-        pd.concat(frames, ignore_index=True)
-        .groupby(["policy", "cohort", "age"], sort=False, as_index=False)[
-            ["cohort_size", "active", "base_churn_sum"]
-        ]
-        .sum()
-    )
-    return finish_cohort_table(pooled)
-
-
 def assert_same_summary(got: dict, expected: dict) -> None:
     """Same keys in the same order, the same values to the last bit (NaN equal to NaN)."""
     assert list(got) == list(expected)
@@ -181,55 +168,6 @@ def test_cohorts_of_a_run_are_the_ones_built_cohort_by_cohort(finished_models):
     for model, _ in finished_models:
         expected = cohort_table_by_cohort(model.cohorts)
         pd.testing.assert_frame_equal(model.cohorts.table(), expected, check_exact=True)
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_pooled_cohorts_are_pandas_grouped_sums(seed):
-    rng = np.random.default_rng(seed)
-    periods = int(rng.integers(1, 15))
-    results = []
-    for _ in range(int(rng.integers(2, 10))):
-        table = random_tracker(rng, periods).table()
-        if seed % 5 == 0 and len(table):  # missing and infinite values are summed as pandas does
-            table.loc[int(rng.integers(len(table))), "base_churn_sum"] = rng.choice(
-                [np.nan, np.inf, 1e300]
-            )
-        if seed % 3 == 0:  # rows in another order: groups appear in another order
-            table = table.sample(frac=1, random_state=seed).reset_index(drop=True)
-        results.append(SimpleNamespace(policy=str(rng.choice(["b", "a", "c"])), cohorts=table))
-    if all(r.cohorts.empty for r in results):
-        return
-    pd.testing.assert_frame_equal(
-        pooled_cohorts(results), pooled_in_pandas(results), check_exact=True
-    )
-
-
-@pytest.mark.parametrize("runs", [1, 2, 3, 5])
-def test_pooled_cohorts_of_runs_in_one_block_per_group(runs):
-    # Runs that hold only the last cohort, one after another: pandas sums such already
-    # grouped rows in a plain running sum.
-    rng = np.random.default_rng(runs)
-    results = []
-    for _ in range(runs):
-        tracker = CohortTracker(4)
-        tracker.join(4, (rng.random(3) * 10.0 ** rng.integers(-5, 5)).astype(np.float32))
-        results.append(SimpleNamespace(policy="a", cohorts=tracker.table()))
-    pd.testing.assert_frame_equal(
-        pooled_cohorts(results), pooled_in_pandas(results), check_exact=True
-    )
-
-
-def test_pooled_cohorts_with_a_repeated_row():
-    tracker = CohortTracker(3)
-    tracker.join(1, np.array([0.1, 0.2], dtype=np.float32))
-    table = tracker.table()
-    results = [
-        SimpleNamespace(policy="a", cohorts=pd.concat([table, table], ignore_index=True)),
-        SimpleNamespace(policy="b", cohorts=table),
-    ]
-    pd.testing.assert_frame_equal(
-        pooled_cohorts(results), pooled_in_pandas(results), check_exact=True
-    )
 
 
 def test_no_cohorts_pool_to_an_empty_table():
