@@ -222,7 +222,7 @@ def start_relationship(
     c.dropped[i] = False
     s.considering[i] = c.match.shape[1]  # no firm
     c.satisfaction[i] = rules.satisfaction_at_par
-    if firm == 0 and cohorts.size.shape[0] > 0:
+    if firm == 0 and step < cohorts.size.shape[0]:  # tracked up to the horizon
         cohorts.size[step] += 1
         cohorts.base_sum[step] += s.base_churn_rate[i]
 
@@ -231,7 +231,7 @@ def start_relationship(
 def end_relationship(c: Customers, s: State, i: int, step: int, cohorts: Cohorts) -> None:
     """Record the cohort exit of customer ``i`` (before its firm changes)."""
     joined = c.acquired_at[i]
-    if c.firm[i] == 0 and joined >= 1 and cohorts.size.shape[0] > 0:
+    if c.firm[i] == 0 and joined >= 1 and step < cohorts.size.shape[0]:
         cohorts.lost[joined, step - joined] += 1
         cohorts.base_lost[joined, step - joined] += s.base_churn_rate[i]
 

@@ -61,3 +61,56 @@ def test_the_books_inputs_cover_every_firm():
     by_stage = model.lifecycle[0]
     assert by_stage.sum() == model.population.size
     release(model)
+
+
+def test_a_market_can_run_past_its_horizon():
+    # The compiled passes do not check bounds: cohorts are tracked up to the horizon only,
+    # and the table of the cost to serve by tenure grows as tenure does.
+    model = RelationshipMarket(policy="retention_focused", rng=2, customers=1500, periods=6)
+    model.run()
+    table = model.cohorts.table()
+    acquired = 0
+    for _ in range(30):
+        model.step()
+        acquired += model.focal.books.acquired
+    assert model.steps == 36 and acquired > 0
+    # Those who join after the horizon are no cohort; the horizon's cohorts keep their size.
+    after = model.cohorts.table()
+    assert int(after["cohort"].max()) <= 6
+    np.testing.assert_array_equal(after["cohort_size"], table["cohort_size"])
+    assert len(model.serve_factor) > 36 - model.earliest_start
+    release(model)
+
+
+BOUNDS_RUN = """
+from simulation.market.model import RelationshipMarket
+targeted = {
+    "market__customer__purchase__spend": {"p": 6.0, "q": 4.0, "gamma": 15.0},
+    "policies__retention_focused__targeting": {"by": "clv", "top_share": 0.5,
+                                               "serve_cut_share": 0.2, "serve_cut": 0.3},
+}
+for policy, controls in (("acquisition_heavy", {}), ("retention_focused", targeted)):
+    model = RelationshipMarket(policy=policy, rng=4, customers=600, periods=8, **controls)
+    assert model.targets_by_value == bool(controls)
+    for _ in range(20):  # past the horizon too
+        model.step()
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_the_compiled_passes_stay_within_their_arrays(tmp_path):
+    # numba does not check indices unless asked: compiled afresh with bounds checks on, any
+    # read or write outside an array raises IndexError instead of corrupting memory. Both
+    # routes of the period (one call; split, with targeting by value and drawn spend). About
+    # 25 s, most of it compiling.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", BOUNDS_RUN], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
