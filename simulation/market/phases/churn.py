@@ -83,6 +83,19 @@ def first_decision(probability: float, acquired_at: int, origin: int, step: int)
 
 
 @njit(inline="always")
+def period_dropout(
+    multiplier: float, dropout_chance: float, transaction_rate: float, months: float
+) -> float:
+    """Under the BG/NBD law, a customer's chance of dropping out within a period.
+
+    It drops out after each transaction with ``1 - (1 - dropout_chance)^multiplier`` and
+    makes ``transaction_rate x months`` of them on average: kept for lifetime value.
+    """
+    chance = 1.0 - (1.0 - dropout_chance) ** multiplier
+    return -math.expm1(-transaction_rate * months * chance)
+
+
+@njit(inline="always")
 def leaves(u: float, probability: float, acquired_at: int, step: int) -> bool:
     """Whether a customer leaves this period: ``u < probability``, never in its first period."""
     return (u < probability) & (acquired_at < step)
