@@ -90,6 +90,15 @@ def replication_scores(
     return pd.Series([float(np.std(cells.to_numpy(), ddof=1))], index=[-1])
 
 
+def regret_reference(
+    runs: pd.DataFrame, references: list[str], objective: Objective, stream: str
+) -> pd.DataFrame | None:
+    """The references' best per replication where the objective is regret, else None."""
+    if objective.across != "regret":
+        return None
+    return reference_best(runs, references, objective, stream)
+
+
 def score(
     runs: pd.DataFrame,
     arm: str,
@@ -99,11 +108,7 @@ def score(
     confidence: float = 0.95,
 ) -> dict[str, float]:
     """An arm's objective: ``value`` with ``ci_low``, ``ci_high`` and ``n`` replications."""
-    best = (
-        reference_best(runs, references, objective, stream)
-        if objective.across == "regret"
-        else None
-    )
+    best = regret_reference(runs, references, objective, stream)
     values = replication_scores(runs, arm, objective, stream, best)
     if objective.across == "spread":
         value = float(values.iloc[0]) if len(values) else math.nan
@@ -125,11 +130,7 @@ def compare(
     confidence: float = 0.95,
 ) -> dict[str, float]:
     """Paired comparison ``arm - baseline`` of the objective over their common replications."""
-    best = (
-        reference_best(runs, references, objective, stream)
-        if objective.across == "regret"
-        else None
-    )
+    best = regret_reference(runs, references, objective, stream)
     a = replication_scores(runs, arm, objective, stream, best)
     b = replication_scores(runs, baseline, objective, stream, best)
     common = a.index.intersection(b.index)
