@@ -18,12 +18,6 @@ import pandas as pd
 import yaml
 
 from simulation.calibration.calibrated import CalibratedMarket
-from simulation.calibration.plots import (
-    alive_figure,
-    conditional_expectations_figure,
-    spend_figure,
-    tracking_figure,
-)
 from simulation.calibration.report import report_markdown
 
 KIND = "calibration"
@@ -75,20 +69,8 @@ def fit_csv(market: CalibratedMarket) -> pd.DataFrame:
 
 
 def figures(market: CalibratedMarket) -> dict[str, Any]:
-    """The report's figures, by file stem."""
-    result = market.result
-    unit, label = result.summary.unit, result.model.label
-    drawn = {
-        "tracking": tracking_figure(market.tracking, unit, label),
-        "alive": alive_figure(result.alive, label),
-    }
-    if result.conditional is not None:
-        drawn["conditional_expectations"] = conditional_expectations_figure(
-            result.conditional, result.summary.holdout_length, unit, label
-        )
-    if result.spend is not None:
-        drawn["spend"] = spend_figure(result.summary.customers, result.spend)
-    return drawn
+    """The report's figures, by file stem: the fit's, tracking the replayed cohort too."""
+    return market.result.figures(market.tracking)
 
 
 def scenario_yaml(market: CalibratedMarket, path: Path) -> str:

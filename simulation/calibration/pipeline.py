@@ -105,8 +105,12 @@ class CalibrationResult:
         """The chosen purchase model."""
         return self.choice.model
 
-    def figures(self) -> dict[str, Figure]:
+    def figures(self, tracking: pd.DataFrame | None = None) -> dict[str, Figure]:
         """The calibration's figures, by a file-name-friendly key.
+
+        Args:
+            tracking: the tracking table to draw (by default the fit's own; the calibrated
+                market's adds the replayed cohort's mean and band).
 
         Returns:
             ``tracking``, ``alive``, and where available ``conditional_expectations`` and
@@ -114,7 +118,9 @@ class CalibrationResult:
         """
         unit, label = self.summary.unit, self.model.label
         figures = {
-            "tracking": tracking_figure(self.tracking, unit, label),
+            "tracking": tracking_figure(
+                self.tracking if tracking is None else tracking, unit, label
+            ),
             "alive": alive_figure(self.alive, label),
         }
         if self.conditional is not None:
