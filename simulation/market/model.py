@@ -33,24 +33,69 @@ from simulation.market.cohorts import MAX_COHORT_PERIODS, CohortTracker
 from simulation.market.network import cached_network, degrees
 from simulation.market.phases import books, service
 from simulation.market.population import STAGE, Customers, draw_population
-from simulation.market.randomness import draw_uniforms, model_generator, spend_generator
+from simulation.market.randomness import (
+    block_generators,
+    draw_blocks,
+    draw_uniforms,
+    model_generator,
+    spend_generator,
+)
 from simulation.scenario.controls import configure
 from simulation.scenario.schema import Scenario
 
 FIRM_REPORTERS = {name: attrgetter(f"books.{name}") for name in BOOK_FIELDS}
+# Every row of the population: the default of :meth:`RelationshipMarket.customers`.
+ALL_ROWS = slice(None)
+_CUSTOMER_ARRAYS = attrgetter(*Customers._fields)
+
+
+_BOOK_VALUES = attrgetter(*BOOK_FIELDS)
+
+
+def _all_books(firm: Firm) -> tuple:
+    """Every field of the firm's books, in the order of :data:`FIRM_REPORTERS`."""
+    return _BOOK_VALUES(firm.books)
+
+
+class MarketCollector(mesa.DataCollector):
+    """Mesa's DataCollector, reading each firm's books in one call.
+
+    Its records are those of :class:`mesa.DataCollector` with the same reporters: where the
+    firms' reporters are :data:`FIRM_REPORTERS`, Mesa records the books once as a tuple
+    (:func:`_all_books`) and the tuple is spread over the reporters' columns. Calling 45
+    reporters per firm cost more than the period's accounts.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        reporters = self.agenttype_reporters.get(Firm, {})
+        self._books_at_once = list(reporters.items()) == list(FIRM_REPORTERS.items())
+
+    def _record_agenttype(self, model: mesa.Model, agent_type: type) -> Any:
+        """Mesa's records of one agent type: for firms, one reporter's tuple spread out."""
+        if agent_type is not Firm or not self._books_at_once:
+            return super()._record_agenttype(model, agent_type)
+        reporters = self.agenttype_reporters[Firm]
+        self.agenttype_reporters[Firm] = {"books": _all_books}
+        try:
+            records = list(super()._record_agenttype(model, Firm))
+        finally:
+            self.agenttype_reporters[Firm] = reporters
+        # Mesa's own prefix (its clock, the agent's id), then the books' fields.
+        return [record[:-1] + record[-1] for record in records]
 
 
 def active_customers(model: RelationshipMarket) -> int:
     """Customers of any firm."""
-    if model.lifecycle is not None:  # counted at the end of the period
-        return int(model.lifecycle[0][: model.n_firms].sum())
+    if model.headcount is not None:  # counted when the period's books closed
+        return model.headcount[0]
     return int((model.population.firm < model.n_firms).sum())
 
 
 def prospects(model: RelationshipMarket) -> int:
     """People in the market who buy from no firm and have not lapsed."""
-    if model.lifecycle is not None:
-        return int(model.lifecycle[0][:, : STAGE["evaluation"] + 1].sum())
+    if model.headcount is not None:
+        return model.headcount[1]
     return int((model.population.stage <= STAGE["evaluation"]).sum())
 
 
@@ -117,10 +162,15 @@ class RelationshipMarket(mesa.Model):
         self.stage_rules = self.rules.stages
         self.unit_costs = parameters.lever_unit_costs(market)
         self.targets_by_value = any(t.by != "none" for t in self.firm_table.targeting)
+        table = self.firm_table
+        self.budget_covers_costs = bool(table.covers_rewards.any() or table.covers_discounts.any())
         self.spend_rng = spend_generator(self.rng)
+        self.block_rngs = block_generators(self.rng, market.customers)
         self._prepare_passes(market.customers)
         self.u: np.ndarray | None = None
-        self.datacollector = mesa.DataCollector(
+        # Customers of any firm and prospects at the end of the last period (books.close_books).
+        self.headcount: tuple[int, int] | None = None
+        self.datacollector = MarketCollector(
             model_reporters={
                 "active_customers": active_customers,
                 "prospects": prospects,
@@ -149,7 +199,10 @@ class RelationshipMarket(mesa.Model):
 
     def start_period(self) -> None:
         """Draw this period's uniforms in one block; say what the budgets leave the levers."""
-        self.u, self.noise = draw_uniforms(self.rng, self.population.size, self.u)
+        if self.block_rngs:  # a large market: each block from its own generator, on threads
+            self.u, self.noise = draw_blocks(self.block_rngs, self.population.size, self.u)
+        else:
+            self.u, self.noise = draw_uniforms(self.rng, self.population.size, self.u)
         self.spend_scale = self._levers_share_of_budget()
 
     def spend_on(self, lever: str) -> np.ndarray:
@@ -163,7 +216,7 @@ class RelationshipMarket(mesa.Model):
         (``budget_covers``): then what they cost last period is taken off first.
         """
         table, n = self.firm_table, self.n_firms
-        if self.steps <= 1 or not (table.covers_rewards.any() or table.covers_discounts.any()):
+        if self.steps <= 1 or not self.budget_covers_costs:
             return np.ones(n)
         rewards = self.sales["reward_cost"][:n] + (
             self.tally["acquired_referral"][:n] * table.referral_reward
@@ -182,8 +235,14 @@ class RelationshipMarket(mesa.Model):
         """The firm whose policy is under test."""
         return self.firm_agents[0]
 
-    def customers(self, rows: slice = slice(None)) -> Customers:
-        """The population's arrays (``rows`` of them) as the kernels take them: views."""
+    def customers(self, rows: slice = ALL_ROWS) -> Customers:
+        """The population's arrays (``rows`` of them) as the kernels take them: views.
+
+        All rows (the default, which the passes ask for every period) are the arrays
+        themselves, read in one call rather than sliced one by one.
+        """
+        if rows is ALL_ROWS:
+            return Customers._make(_CUSTOMER_ARRAYS(self.population))
         return self.population.view(rows)
 
     def expected_values(self) -> np.ndarray:
@@ -261,8 +320,4 @@ class RelationshipMarket(mesa.Model):
         self.serve_factor = service.serve_cost_by_tenure(self, self.horizon)
         self.lifecycle: tuple | None = None  # the last period's stage counts (.period)
         self.no_units = np.zeros(0, dtype=np.float32)
-        if not RelationshipMarket._kernels_loaded:
-            period.load_kernels(self)
-            RelationshipMarket._kernels_loaded = True
-
-    _kernels_loaded = False
+        period.load_kernels(self)  # once per process and kind of period

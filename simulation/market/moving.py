@@ -5,7 +5,8 @@ One pass over the customers: each meets win-back or re-entry if lapsed
 as a prospect or a promoter. Then one pass over the promoters (their referral weight, once the
 programme's reach is known) and one over the prospects (acquisition, :mod:`.phases.acquisition`,
 their exposure read from the network's CSR adjacency). Relationships start and end here, with
-the cohort tracker's counts.
+the cohort tracker's counts. :func:`move` runs the pass as one compiled call;
+:func:`move_blocks` runs the same steps block by block on threads, for a large market.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from simulation.market.phases.loyalty import progress_to_reward
 from simulation.market.phases.purchase import tenure_sensitivity
 from simulation.market.population import ORIGIN, STAGE, Customers
 from simulation.market.randomness import U_FAIL, U_MOVE, U_REFERRAL
+from simulation.market.threads import serially
 from simulation.scenario.schema import LEVERS
 
 if TYPE_CHECKING:
     from simulation.market.period import Cohorts, Network, State
+    from simulation.market.threads import Mapper
 
 # What the pass tallies per firm (plus 'no firm') for the books: rows of ``tally``.
 TALLIES = (
@@ -114,6 +117,9 @@ def move(
 ) -> None:
     """Win-back, churn and acquisition for every customer, in place.
 
+    The market as one block of customers; :mod:`simulation.market.blocks` runs the same steps
+    block by block on several threads.
+
     Args:
         c: the population's arrays.
         s: the rest of the state, and scratch space.
@@ -131,12 +137,69 @@ def move(
         counts: written: customers at the start, and the service levers' eligible customers
             after acquisition (active customers, and those among them with a failure).
     """
-    u_move, u_referral, u_fail = u[U_MOVE], u[U_REFERRAL], u[U_FAIL]
+    n, moving = c.firm.shape[0], rules.move
+    win_back_reach = open_period(c, s, spend, unit_cost, moving.dt, tally, counts)
+    promoters = np.zeros(terms.price.shape[0])
+    listed = sort_customers(
+        c, s, u, terms, rules, win_back_reach, cohorts, step, 0, n, tally, counts, promoters
+    )
+    n_prospects, n_promoters = listed
+    if n_prospects == 0:
+        return
+    ad_rate, programme_reach = acquisition_terms(
+        terms, moving, spend, unit_cost, n_prospects, promoters, tally
+    )
+    totals = weigh_promoters(c, s, u[U_REFERRAL], programme_reach, moving, step, 0, n_promoters)
+    n_firms = terms.price.shape[0] - 1
+    heard_by = pushed_exposure(s, moving, links, c.firm, n_firms, n_prospects, n_promoters)
+    acquire(
+        c,
+        s,
+        u,
+        terms,
+        moving,
+        links,
+        cohorts,
+        step,
+        0,
+        n_prospects,
+        ad_rate,
+        totals,
+        heard_by,
+        tally,
+        counts,
+    )
+    forget_weights(s, 0, n_promoters)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def sort_customers(
+    c: Customers,
+    s: State,
+    u: np.ndarray,
+    terms: FirmTerms,
+    rules: Rules,
+    win_back_reach: np.ndarray,
+    cohorts: Cohorts,
+    step: int,
+    lo: int,
+    hi: int,
+    tally: np.ndarray,
+    counts: np.ndarray,
+    promoters: np.ndarray,
+) -> tuple[int, int]:
+    """Win-back or re-entry and churn for customers ``lo`` to ``hi - 1``; who is a prospect.
+
+    The rows of the prospects and promoters are written into ``s.prospects`` and
+    ``s.promoters`` from ``lo`` on; ``promoters`` counts the promoters per firm.
+
+    Returns:
+        How many prospects and promoters were listed.
+    """
+    u_move, u_fail = u[U_MOVE], u[U_FAIL]
     churn_rules, moving = rules.churn, rules.move
-    n, n_firms = c.firm.shape[0], terms.price.shape[0] - 1
+    n_firms = terms.price.shape[0] - 1
     dt = moving.dt
-    win_back_reach = open_period(c, s, spend, unit_cost, dt, tally, counts)
-    promoters = np.zeros(n_firms + 1)
     n_prospects = n_promoters = 0
     # The arrays the loop reads, taken out of their tuples once: a tuple handed to a helper
     # for each customer would be copied each time.
@@ -147,7 +210,7 @@ def move(
         churn_rules.sensitivity_decline,
         churn_rules.sensitivity_floor,
     )
-    for i in range(n):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         if stage[i] == LAPSED:
             last = last_firm[i]
             outcome, fresh = win_back.lapsed_outcome(
@@ -208,25 +271,20 @@ def move(
             s.dropout_multiplier[i] = 0.0
         f = firm[i]
         if stage[i] <= EVALUATION:
-            s.prospects[n_prospects] = i
+            s.prospects[lo + n_prospects] = i
             n_prospects += 1
         elif f < n_firms:
             counts[AIMED, f] += 1
             if u_fail[i] < terms.failure_probability[f]:
                 counts[FAILURES, f] += 1
             if satisfaction[i] >= moving.promoter_threshold:
-                s.promoters[n_promoters] = i
+                s.promoters[lo + n_promoters] = i
                 n_promoters += 1
                 promoters[f] += 1
-    if n_prospects > 0:
-        lists = (n_prospects, n_promoters, promoters)
-        draws = (u_move, u_referral, u_fail)
-        acquire(
-            c, s, lists, draws, terms, moving, spend, unit_cost, links, cohorts, step, tally, counts
-        )
+    return n_prospects, n_promoters
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True)
 def open_period(
     c: Customers,
     s: State,
@@ -304,29 +362,20 @@ def leave(
         c.leaving_share[i] = churn.share_of_period_stayed(hazard_periods)
 
 
-@njit(inline="always")
-def acquire(
-    c: Customers,
-    s: State,
-    lists: tuple[int, int, np.ndarray],
-    draws: tuple[np.ndarray, np.ndarray, np.ndarray],
+@njit(cache=True, nogil=True)
+def acquisition_terms(
     terms: FirmTerms,
     rules: MoveRules,
     spend: np.ndarray,
     unit_cost: np.ndarray,
-    links: Network,
-    cohorts: Cohorts,
-    step: int,
+    n_prospects: int,
+    promoters: np.ndarray,
     tally: np.ndarray,
-    counts: np.ndarray,
-) -> None:
-    """Prospects are reached by advertising and by referrals from promoters; some buy.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each firm's advertising hazard for its prospects and its programme's reach of promoters.
 
-    ``lists`` holds the number of prospects and of promoters listed in ``s`` and the promoters
-    per firm; ``draws`` the ``U_MOVE``, ``U_REFERRAL`` and ``U_FAIL`` uniforms.
+    Their spend is booked in ``tally`` (the programme's where it had promoters to reach).
     """
-    n_prospects, n_promoters, promoters = lists
-    u_move, u_referral, u_fail = draws
     n_firms, dt = terms.price.shape[0] - 1, rules.dt
     ad_rate = np.empty(n_firms)
     programme_reach = np.zeros(n_firms + 1)
@@ -335,16 +384,37 @@ def acquire(
             spend[ADVERTISING, f], n_prospects, dt, rules.ad_ceiling, rules.ad_spend_scale
         )
         tally[COST_ADVERTISING, f] += spend[ADVERTISING, f]
-    word_of_mouth = rules.referral_rate > 0.0
-    totals = np.zeros(n_firms + 1)
-    if word_of_mouth:
+    if rules.referral_rate > 0.0:
         for f in range(n_firms):
             budget = spend[PROGRAMME, f]
             programme_reach[f] = bh.reach_of(
                 bh.STANDING, budget, unit_cost[PROGRAMME], promoters[f], dt
             )
             tally[COST_REFERRAL, f] += budget if promoters[f] > 0 else 0.0
-        for k in range(n_promoters):
+    return ad_rate, programme_reach
+
+
+@njit(cache=True, nogil=True)
+def weigh_promoters(
+    c: Customers,
+    s: State,
+    u_referral: np.ndarray,
+    programme_reach: np.ndarray,
+    rules: MoveRules,
+    step: int,
+    start: int,
+    count: int,
+) -> np.ndarray:
+    """The referral weights of the promoters listed in ``s.promoters[start:start + count]``.
+
+    Written into ``s.weight`` (zero for everyone else) where there is word of mouth.
+
+    Returns:
+        The weights summed per firm (``firms + 1``).
+    """
+    totals = np.zeros(programme_reach.shape[0])
+    if rules.referral_rate > 0.0:
+        for k in range(start, start + count):
             j = s.promoters[k]
             f = c.firm[j]
             weight = acquisition.promoter_weight(
@@ -356,30 +426,90 @@ def acquire(
             )
             s.weight[j] = weight
             totals[f] += weight
-    networked = links.indptr.shape[0] > 0
-    exposure = np.zeros(n_firms + 1)
-    referral_rate = np.zeros(n_firms)
-    buying = np.empty(2 * n_firms)
-    reached = np.empty(n_firms)
-    indptr, indices, weight, firm = links.indptr, links.indices, s.weight, c.firm
-    # Exposure is pulled along each prospect's links, or, where prospects outnumber half the
-    # promoters (a young market), pushed along the promoters' links: fewer links either way.
-    pushed = word_of_mouth and networked and 2 * n_prospects >= n_promoters
+    return totals
+
+
+@njit(cache=True, nogil=True)
+def forget_weights(s: State, start: int, count: int) -> None:
+    """The listed promoters' scratch weights go back to zero."""
+    for k in range(start, start + count):
+        s.weight[s.promoters[k]] = 0.0
+
+
+@njit(inline="always")
+def pushed_exposure(
+    s: State,
+    rules: MoveRules,
+    links: Network,
+    firm: np.ndarray,
+    n_firms: int,
+    n_prospects: int,
+    n_promoters: int,
+) -> np.ndarray:
+    """Every prospect's exposure, pushed along the promoters' links in a young market.
+
+    Exposure is pulled along each prospect's links (:func:`acquire`), or, where prospects
+    outnumber half the promoters (a young market), pushed along the promoters' links: fewer
+    links either way, the same sums in the same order.
+
+    Returns:
+        ``(prospects, firms + 1)`` where pushed, else no rows (pull).
+    """
+    pushed = rules.referral_rate > 0.0 and links.indptr.shape[0] > 0
+    pushed = pushed and 2 * n_prospects >= n_promoters
     heard_by = np.zeros((n_prospects if pushed else 0, n_firms + 1))
     if pushed:
         for k in range(n_prospects):
             s.slot[s.prospects[k]] = k
         acquisition.push_exposure(
-            s.promoters[:n_promoters], indptr, indices, weight, firm, s.slot, heard_by
+            s.promoters[:n_promoters], links.indptr, links.indices, s.weight, firm, s.slot, heard_by
         )
         for k in range(n_prospects):
             s.slot[s.prospects[k]] = -1
-    for k in range(n_prospects):
+    return heard_by
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def acquire(
+    c: Customers,
+    s: State,
+    u: np.ndarray,
+    terms: FirmTerms,
+    rules: MoveRules,
+    links: Network,
+    cohorts: Cohorts,
+    step: int,
+    start: int,
+    count: int,
+    ad_rate: np.ndarray,
+    totals: np.ndarray,
+    heard_by: np.ndarray,
+    tally: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Prospects are reached by advertising and by referrals from promoters; some buy.
+
+    For the prospects listed in ``s.prospects[start:start + count]``. ``ad_rate`` is each
+    firm's advertising hazard, ``totals`` its promoters' summed referral weight (the exposure
+    under full mixing); ``heard_by`` each prospect's exposure where it was pushed (no rows:
+    pulled here along the prospect's links). Reads the ``U_MOVE`` and ``U_FAIL`` uniforms.
+    """
+    u_move, u_fail = u[U_MOVE], u[U_FAIL]
+    n_firms, dt = terms.price.shape[0] - 1, rules.dt
+    word_of_mouth = rules.referral_rate > 0.0
+    networked = links.indptr.shape[0] > 0
+    pushed = heard_by.shape[0] > 0
+    exposure = np.zeros(n_firms + 1)
+    referral_rate = np.zeros(n_firms)
+    buying = np.empty(2 * n_firms)
+    reached = np.empty(n_firms)
+    indptr, indices, weight, firm = links.indptr, links.indices, s.weight, c.firm
+    for k in range(start, start + count):
         a = s.prospects[k]
         if word_of_mouth:
             if networked:
                 if pushed:
-                    exposure[:] = heard_by[k]
+                    exposure[:] = heard_by[k - start]
                 else:
                     acquisition.heard(a, indptr, indices, weight, firm, exposure)
                 for f in range(n_firms):
@@ -417,5 +547,108 @@ def acquire(
         counts[AIMED, won_by] += 1
         if u_fail[a] < terms.failure_probability[won_by]:
             counts[FAILURES, won_by] += 1
-    for k in range(n_promoters):  # the scratch weights go back to zero
-        s.weight[s.promoters[k]] = 0.0
+
+
+def move_blocks(
+    c: Customers,
+    s: State,
+    u: np.ndarray,
+    terms: FirmTerms,
+    rules: Rules,
+    unit_cost: np.ndarray,
+    links: Network,
+    cohorts: Cohorts,
+    spend: np.ndarray,
+    step: int,
+    tally: np.ndarray,
+    counts: np.ndarray,
+    bounds: list[tuple[int, int]],
+    each: Mapper,
+) -> None:
+    """:func:`move` block by block, each block's steps on a thread (:mod:`..threads`).
+
+    The same steps in the same order, every block's tallies and cohort counts apart and added
+    in block order at the end (block 0 counts into the period's own). Exposure is always
+    pulled along the prospects' links: the same sums as pushing it.
+    """
+    n_firms, moving = terms.price.shape[0] - 1, rules.move
+    blocks = range(len(bounds))
+    win_back_reach = open_period(c, s, spend, unit_cost, moving.dt, tally, counts)
+    tallies = [tally] + [np.zeros_like(tally) for _ in bounds[1:]]
+    counted = [counts] + [np.zeros_like(counts) for _ in bounds[1:]]
+    tracked = [cohorts] + [type(cohorts)(*map(np.zeros_like, cohorts)) for _ in bounds[1:]]
+    promoters = [np.zeros(n_firms + 1) for _ in bounds]
+
+    def sort(b: int) -> tuple[int, int]:
+        lo, hi = bounds[b]
+        return sort_customers(
+            c, s, u, terms, rules, win_back_reach, tracked[b], step, lo, hi, tallies[b],
+            counted[b], promoters[b],
+        )  # fmt: skip
+
+    listed = each(sort, blocks)
+    n_prospects = sum(prospects for prospects, _ in listed)
+    if n_prospects > 0:
+        ad_rate, programme_reach = acquisition_terms(
+            terms, moving, spend, unit_cost, n_prospects, in_order(promoters), tally
+        )
+
+        def weigh(b: int) -> np.ndarray:
+            start, count = bounds[b][0], listed[b][1]
+            return weigh_promoters(c, s, u[U_REFERRAL], programme_reach, moving, step, start, count)
+
+        totals = in_order(each(weigh, blocks))
+        pulled = np.zeros((0, n_firms + 1))
+
+        def acquire_block(b: int) -> None:
+            start, count = bounds[b][0], listed[b][0]
+            acquire(
+                c, s, u, terms, moving, links, tracked[b], step, start, count, ad_rate, totals,
+                pulled, tallies[b], counted[b],
+            )  # fmt: skip
+
+        each(acquire_block, blocks)
+        # Only once every block has read them: a prospect's contacts may be anywhere.
+        each(lambda b: forget_weights(s, bounds[b][0], listed[b][1]), blocks)
+    for b in blocks[1:]:
+        tally += tallies[b]
+        counts += counted[b]
+        for mine, theirs in zip(cohorts, tracked[b], strict=True):
+            mine += theirs
+
+
+def in_order(parts: list[np.ndarray]) -> np.ndarray:
+    """The blocks' per-firm arrays added up in block order."""
+    total = np.zeros_like(parts[0])
+    for part in parts:
+        total += part
+    return total
+
+
+def load_block_kernels(
+    c: Customers,
+    s: State,
+    u: np.ndarray,
+    terms: FirmTerms,
+    rules: Rules,
+    unit_cost: np.ndarray,
+    links: Network,
+    cohorts: Cohorts,
+    spend: np.ndarray,
+    tally: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Call each kernel of :func:`move_blocks` once on no customers (``c`` is empty).
+
+    Loads them from numba's cache, or compiles them, for the argument types of a real period
+    (whole numbers from Python, not the constants :func:`move` hands them).
+    """
+    move_blocks(c, s, u, terms, rules, unit_cost, links, cohorts, spend, 1, tally, counts,
+                [(0, 0), (0, 0)], serially)  # fmt: skip
+    none = np.zeros(terms.price.shape[0])
+    ad_rate, reach = acquisition_terms(terms, rules.move, spend, unit_cost, 1, none, tally)
+    weigh_promoters(c, s, u[U_REFERRAL], reach, rules.move, 1, 0, 0)
+    pulled = np.zeros((0, none.shape[0]))
+    acquire(c, s, u, terms, rules.move, links, cohorts, 1, 0, 0, ad_rate, none, pulled, tally,
+            counts)  # fmt: skip
+    forget_weights(s, 0, 0)

@@ -28,7 +28,17 @@ import numpy as np
 from numba import njit
 
 from simulation.market import response as bh
-from simulation.market.moving import AIMED, CUSTOMERS_START, FAILURES, TALLIES, move
+from simulation.market import threads
+from simulation.market.moving import (
+    AIMED,
+    CUSTOMERS_START,
+    FAILURES,
+    TALLIES,
+    in_order,
+    load_block_kernels,
+    move,
+    move_blocks,
+)
 from simulation.market.parameters import FirmTerms, Rules
 from simulation.market.phases import books, purchase, service
 from simulation.market.population import Customers
@@ -93,44 +103,100 @@ def run(market: RelationshipMarket) -> None:
     """Run the period's passes and leave the books' inputs on ``market``.
 
     Sets ``market.tally``, ``market.customers_start``, ``market.lever_cost``,
-    ``market.sales`` and ``market.lifecycle``. Without targeting by value or drawn spend, the
-    three passes run in one compiled call (:func:`whole_period`): each call from Python costs
-    about 15 microseconds to unpack the arrays, as much as serving 300 customers.
+    ``market.sales`` and ``market.lifecycle``. A market of one block (:mod:`.threads`), where
+    no policy targets by value and spend is not drawn, runs its three passes in one compiled
+    call (:func:`whole_period`): each call from Python costs about 15 microseconds to unpack
+    the arrays, as much as serving 150 customers. Otherwise :func:`in_blocks` runs them.
     """
-    f_none, step = market.n_firms, market.steps
-    c, s, u, noise = market.customers(), market.state, market.u, market.noise
-    terms, rules = market.firm_terms, market.rules
+    f_none, terms = market.n_firms, market.firm_terms
     spend = market.firm_table.spend * market.spend_scale
     tally = np.zeros((len(TALLIES), f_none + 1))
     counts = np.zeros((3, f_none + 1), dtype=np.int64)
     lever_cost = np.zeros((service.N_SERVED_LEVERS, f_none + 1))
     if market.steps - market.earliest_start >= len(market.serve_factor):  # past the horizon
         market.serve_factor = service.serve_cost_by_tenure(market, 2 * market.steps)
-    serve_factor = market.serve_factor
-    fixed = (terms, rules, market.unit_costs, market.links, market.cohort_counts)
-    if not (market.targets_by_value or rules.service.gamma_gamma):
+    one_call = not (market.targets_by_value or market.rules.service.gamma_gamma)
+    if one_call and market.population.size <= threads.BLOCK:
+        c, s, u, noise = market.customers(), market.state, market.u, market.noise
         sums, lifecycle = whole_period(
-            c, s, u, noise, *fixed, spend, step, serve_factor, tally, counts, lever_cost
+            c,
+            s,
+            u,
+            noise,
+            terms,
+            market.rules,
+            market.unit_costs,
+            market.links,
+            market.cohort_counts,
+            spend,
+            market.steps,
+            market.serve_factor,
+            tally,
+            counts,
+            lever_cost,
         )
     else:
-        move(c, s, u, *fixed, spend, step, tally, counts)
-        targeted, low_value = s.everyone, s.no_one
-        if market.targets_by_value:
-            targeted, low_value = service.value_segments(market, market.population.firm < f_none)
-            counts[AIMED:] = service.lever_counts(c, targeted, u[U_FAIL], terms)
-        reach = count(
-            c, s, targeted, u, terms, rules, spend, market.unit_costs, counts, step, lever_cost
-        )
-        units = purchase.drawn_units(market) if rules.service.gamma_gamma else market.no_units
-        sums, lifecycle = settle(
-            c, s, targeted, low_value, u, noise, reach, terms, rules, step, serve_factor, units
-        )
+        sums, lifecycle = in_blocks(market, spend, tally, counts, lever_cost)
     market.tally = dict(zip(TALLIES, tally, strict=True))
     market.customers_start = counts[CUSTOMERS_START]
     market.lever_cost = dict(zip(service.SERVED_LEVERS, lever_cost, strict=True))
     market.sales = dict(zip(service.SUM_NAMES, sums, strict=True))
     market.sales["reward_cost"] = sums[service.SUM_NAMES.index("rewards")] * terms.reward_value
     market.lifecycle = lifecycle
+
+
+def in_blocks(
+    market: RelationshipMarket,
+    spend: np.ndarray,
+    tally: np.ndarray,
+    counts: np.ndarray,
+    lever_cost: np.ndarray,
+) -> tuple[np.ndarray, tuple]:
+    """The passes block by block (:mod:`.threads`), with Python between them.
+
+    Python decides who is targeted (where a policy targets by value) and draws the
+    Gamma-Gamma amounts (where spend is drawn), from their own generators. Each block's
+    per-firm sums are added in block order.
+
+    Returns:
+        The per-firm sums of :func:`settle` and its counts of the lifecycle stages.
+    """
+    c, s, u, noise = market.customers(), market.state, market.u, market.noise
+    terms, rules, step, unit_cost = market.firm_terms, market.rules, market.steps, market.unit_costs
+    bounds = threads.block_bounds(market.population.size) or [(0, 0)]
+    blocks = range(len(bounds))
+    fixed = (terms, rules, unit_cost, market.links, market.cohort_counts, spend, step)
+    with threads.block_mapper(len(bounds)) as each:
+        if len(bounds) == 1:
+            move(c, s, u, *fixed, tally, counts)
+        else:
+            move_blocks(c, s, u, *fixed, tally, counts, bounds, each)
+        targeted, low_value = s.everyone, s.no_one
+        if market.targets_by_value:
+            targeted, low_value = service.value_segments(market, c.firm < market.n_firms)
+            counts[AIMED:] = service.lever_counts(c, targeted, u[U_FAIL], terms)
+        dt = rules.purchase.months
+        reach = lever_reach(counts, spend, unit_cost, dt, lever_cost)
+
+        def buy(b: int) -> np.ndarray:
+            return purchases(c, s, targeted, u, reach, terms, rules, step, *bounds[b])
+
+        buyers = in_order(each(buy, blocks))
+        book_reach(service.THANK_YOU, buyers, spend, unit_cost, dt, reach, lever_cost)
+        units = purchase.drawn_units(market) if rules.service.gamma_gamma else market.no_units
+
+        def serve(b: int) -> tuple:
+            return settle(
+                c, s, targeted, low_value, u, noise, reach, terms, rules, step,
+                market.serve_factor, units, *bounds[b],
+            )  # fmt: skip
+
+        served = each(serve, blocks)
+    sums = in_order([block_sums for block_sums, _ in served])
+    lifecycle = tuple(
+        in_order(list(parts)) for parts in zip(*(last for _, last in served), strict=True)
+    )
+    return sums, lifecycle
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -160,7 +226,20 @@ def whole_period(
     reach = count(c, s, s.everyone, u, terms, rules, spend, unit_cost, counts, step, lever_cost)
     drawn = np.zeros(0, dtype=np.float32)
     return settle(
-        c, s, s.everyone, s.no_one, u, noise, reach, terms, rules, step, serve_factor, drawn
+        c,
+        s,
+        s.everyone,
+        s.no_one,
+        u,
+        noise,
+        reach,
+        terms,
+        rules,
+        step,
+        serve_factor,
+        drawn,
+        0,
+        c.firm.shape[0],
     )
 
 
@@ -188,14 +267,54 @@ def count(
     Returns:
         ``(N_SERVED_LEVERS, firms + 1)``: the share of eligible customers each lever reaches.
     """
-    n_firms, dt = terms.price.shape[0] - 1, rules.purchase.months
-    reach = np.zeros((service.N_SERVED_LEVERS, n_firms + 1))
+    dt = rules.purchase.months
+    reach = lever_reach(counts, spend, unit_cost, dt, lever_cost)
+    buyers = purchases(c, s, targeted, u, reach, terms, rules, step, 0, c.firm.shape[0])
+    book_reach(service.THANK_YOU, buyers, spend, unit_cost, dt, reach, lever_cost)
+    return reach
+
+
+@njit(cache=True, nogil=True)
+def lever_reach(
+    counts: np.ndarray,
+    spend: np.ndarray,
+    unit_cost: np.ndarray,
+    dt: float,
+    lever_cost: np.ndarray,
+) -> np.ndarray:
+    """The reach of every served lever but the thank-you, per firm, from its spend.
+
+    Returns:
+        ``(N_SERVED_LEVERS, firms + 1)``, the thank-you's row left at zero.
+    """
+    reach = np.zeros((service.N_SERVED_LEVERS, counts.shape[1]))
     for row in range(service.N_SERVED_LEVERS):
         if row == service.THANK_YOU:
             continue
         eligible = counts[FAILURES] if row == service.COMPLAINT_HANDLING else counts[AIMED]
         book_reach(row, eligible, spend, unit_cost, dt, reach, lever_cost)
-    buyers = purchase.count_transactions(
+    return reach
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def purchases(
+    c: Customers,
+    s: State,
+    targeted: np.ndarray,
+    u: np.ndarray,
+    reach: np.ndarray,
+    terms: FirmTerms,
+    rules: Rules,
+    step: int,
+    lo: int,
+    hi: int,
+) -> np.ndarray:
+    """:func:`.phases.purchase.count_transactions` for customers ``lo`` to ``hi - 1``.
+
+    Returns:
+        Targeted customers with at least one transaction, per firm.
+    """
+    return purchase.count_transactions(
         c,
         targeted,
         u[U_BUY],
@@ -209,12 +328,12 @@ def count(
         rules.purchase,
         step,
         s.expected,
+        lo,
+        hi,
     )
-    book_reach(service.THANK_YOU, buyers, spend, unit_cost, dt, reach, lever_cost)
-    return reach
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True)
 def book_reach(
     row: int,
     eligible: np.ndarray,
@@ -247,8 +366,10 @@ def settle(
     step: int,
     serve_factor: np.ndarray,
     units: np.ndarray,
+    lo: int,
+    hi: int,
 ):
-    """Serve every customer, then move them to their lifecycle stage and count the books.
+    """Serve customers ``lo`` to ``hi - 1``; move them to their lifecycle stage; count them.
 
     ``targeted`` and ``low_value`` say who gets the firms' retention effort and whose service
     is cut (``s.everyone`` and ``s.no_one`` without targeting by value); ``units`` is empty
@@ -271,67 +392,50 @@ def settle(
         serve_factor,
         s.expected,
         units,
+        lo,
+        hi,
     )
     n_firms = terms.price.shape[0] - 1
-    lifecycle = books.lifecycle(c, s.stage, c.last_firm, s.considering, rules.stages, step, n_firms)
+    lifecycle = books.lifecycle(
+        c, s.stage, c.last_firm, s.considering, rules.stages, step, n_firms, lo, hi
+    )
     return sums, lifecycle
+
+
+# Which kernels this process has loaded: the one-call period, the block-by-block one.
+LOADED: set[str] = set()
 
 
 def load_kernels(market: RelationshipMarket) -> None:
     """Run the passes once on no customers, as part of the set-up.
 
     The first call in a process loads them from numba's cache (compiling them the first time
-    ever); a run's periods should not be charged for it.
+    ever); a run's periods should not be charged for it. The block-by-block kernels
+    (:func:`in_blocks`) are loaded the first time a market needs them.
     """
-    nobody, n_firms = market.customers(slice(0, 0)), market.n_firms
-    state = market.state._replace(
-        **{name: getattr(market.state, name)[:0] for name in State._fields}
-    )
+    rules = market.rules
+    kinds = {"one call"}
+    split = market.targets_by_value or rules.service.gamma_gamma
+    if split or market.population.size > threads.BLOCK:
+        kinds.add("blocks")
+    if kinds <= LOADED:
+        return
+    c, n_firms = market.customers(slice(0, 0)), market.n_firms
+    s = market.state._replace(**{name: getattr(market.state, name)[:0] for name in State._fields})
     u, noise = np.zeros((N_UNIFORMS, 0), dtype=np.float32), np.zeros(0, dtype=np.float32)
-    fixed = (market.firm_terms, market.rules, market.unit_costs, market.links)
-    spend, everyone, no_one = market.firm_table.spend, state.everyone, state.no_one
+    terms, unit_cost, links = market.firm_terms, market.unit_costs, market.links
+    cohorts, spend, no_units = market.cohort_counts, market.firm_table.spend, market.no_units
     tally = np.zeros((len(TALLIES), n_firms + 1))
     counts = np.zeros((3, n_firms + 1), dtype=np.int64)
     lever_cost = np.zeros((service.N_SERVED_LEVERS, n_firms + 1))
-    whole_period(
-        nobody,
-        state,
-        u,
-        noise,
-        *fixed,
-        market.cohort_counts,
-        spend,
-        1,
-        np.ones(2),
-        tally,
-        counts,
-        lever_cost,
-    )
-    move(nobody, state, u, *fixed, market.cohort_counts, spend, 1, tally, counts)
-    reach = count(
-        nobody,
-        state,
-        everyone,
-        u,
-        market.firm_terms,
-        market.rules,
-        spend,
-        market.unit_costs,
-        counts,
-        1,
-        lever_cost,
-    )
-    settle(
-        nobody,
-        state,
-        everyone,
-        no_one,
-        u,
-        noise,
-        reach,
-        market.firm_terms,
-        market.rules,
-        1,
-        np.ones(2),
-        market.no_units,
-    )
+    fixed = (terms, rules, unit_cost, links, cohorts, spend, 1)
+    whole_period(c, s, u, noise, *fixed, np.ones(2), tally, counts, lever_cost)
+    if "blocks" in kinds:
+        move(c, s, u, *fixed, tally, counts)
+        load_block_kernels(c, s, u, terms, rules, unit_cost, links, cohorts, spend, tally, counts)
+        reach = lever_reach(counts, spend, unit_cost, rules.purchase.months, lever_cost)
+        purchases(c, s, s.everyone, u, reach, terms, rules, 1, 0, 0)
+        book_reach(service.THANK_YOU, counts[AIMED], spend, unit_cost, 1.0, reach, lever_cost)
+        args = (c, s, s.everyone, s.no_one, u, noise, reach, terms, rules, 1, np.ones(2))
+        settle(*args, no_units, 0, 0)
+    LOADED.update(kinds)

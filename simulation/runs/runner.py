@@ -153,16 +153,20 @@ def run_recording_rewards(
     Returns:
         Rewards paid, shape (periods, firms): loyalty rewards redeemed plus referral rewards.
     """
-    rows = []
     firms = model.n_firms
+    none_redeemed = np.zeros(firms)
+    # Plain lists per period, the arithmetic once on whole columns: numpy calls on a few
+    # firms' numbers each period cost more than the period's accounts.
+    redeemed, referred = [], []
     while model.running:
         model.step()
         if after_step is not None:
             after_step(model)
-        loyalty = np.asarray(model.sales.get("reward_cost", np.zeros(firms)), float)[:firms]
-        referred = np.asarray(model.tally["acquired_referral"], float)[:firms]
-        rows.append(loyalty + referred * model.firm_table.referral_reward[:firms])
-    return np.array(rows).reshape(-1, firms)
+        redeemed.append(model.sales.get("reward_cost", none_redeemed)[:firms].tolist())
+        referred.append(model.tally["acquired_referral"][:firms].tolist())
+    loyalty = np.array(redeemed, dtype=float).reshape(-1, firms)
+    referrals = np.array(referred, dtype=float).reshape(-1, firms)
+    return loyalty + referrals * model.firm_table.referral_reward[:firms]
 
 
 def firm_timeseries(model: RelationshipMarket, rewards: np.ndarray | None = None) -> pd.DataFrame:

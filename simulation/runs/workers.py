@@ -10,6 +10,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+from simulation.market import threads
+
 
 def start_method() -> str:
     """How worker processes start: ``fork`` where it is safe, else ``spawn``.
@@ -29,17 +31,19 @@ def start_method() -> str:
 def process_pool(jobs: int) -> ProcessPoolExecutor:
     """A pool of ``jobs`` worker processes, set up by :func:`init_worker`.
 
-    They start as :func:`start_method` says.
+    They start as :func:`start_method` says, and share the cores: a large market in a worker
+    runs its periods on its share of them (:mod:`simulation.market.threads`).
     """
+    threads_each = max(1, threads.thread_count() // max(jobs, 1))
     return ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=get_context(start_method()),
         initializer=init_worker,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), 1.0, threads_each),
     )
 
 
-def init_worker(parent_pid: int, interval: float = 1.0) -> None:
+def init_worker(parent_pid: int, interval: float = 1.0, threads_each: int = 1) -> None:
     """Worker initializer: leave Ctrl-C to the parent, and exit when the parent is gone.
 
     Ctrl-C reaches every process of the terminal's group; the parent stops the workers
@@ -51,7 +55,9 @@ def init_worker(parent_pid: int, interval: float = 1.0) -> None:
     Args:
         parent_pid: the process that owns the pool.
         interval: seconds between checks.
+        threads_each: threads a large market's period may use in this worker.
     """
+    threads.set_threads(threads_each)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A forked worker inherits the parent's handlers; SIGTERM should just end it, as it ends
     # a spawned one.

@@ -5,13 +5,14 @@ Each phase's own rules are tested in ``tests/market/phases/``.
 
 from __future__ import annotations
 
+import mesa
 import numpy as np
 import pandas as pd
 import pytest
 from support.invariants import check_invariants
 
 from simulation.market.agents import Customer, Firm
-from simulation.market.model import RelationshipMarket
+from simulation.market.model import FIRM_REPORTERS, RelationshipMarket
 from simulation.runs.runner import release, run_scenario
 from simulation.scenario.controls import with_controls
 from simulation.scenario.loading import apply_overrides, load_scenario
@@ -40,6 +41,25 @@ def test_customers_are_mesa_agents_viewing_the_arrays(small_scenario):
     assert mean == pytest.approx(float(model.population.satisfaction.mean()), rel=1e-5)
     with_firm = customers.select(lambda c: c.firm is not None)
     assert len(with_firm) == int((model.population.firm < 3).sum())
+    release(model)
+
+
+def test_the_collector_records_what_mesas_own_records(small_scenario):
+    """Reading a firm's books in one call changes none of the DataCollector's records."""
+    model = RelationshipMarket(small_scenario, policy="balanced", rng=2)
+    own = model.datacollector
+    plain = mesa.DataCollector(
+        model_reporters=dict(own.model_reporters),
+        agenttype_reporters={Firm: FIRM_REPORTERS},
+    )
+    for _ in range(3):
+        model.step()
+        plain.collect(model)
+    assert own.agenttype_reporters[Firm] == FIRM_REPORTERS
+    pd.testing.assert_frame_equal(
+        own.get_agenttype_vars_dataframe(Firm), plain.get_agenttype_vars_dataframe(Firm)
+    )
+    pd.testing.assert_frame_equal(own.get_model_vars_dataframe(), plain.get_model_vars_dataframe())
     release(model)
 
 

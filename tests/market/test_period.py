@@ -1,8 +1,11 @@
-"""The compiled period: its two routes agree, and it leaves the state the passes promise.
+"""The compiled period: its routes agree, and it leaves the state the passes promise.
 
 A period runs as one compiled call (``whole_period``) unless a policy targets by value or
 spend is drawn; then Python decides who is targeted between the passes. Both routes must give
-the same market to the last bit when the targeting they are given is the same.
+the same market to the last bit when the targeting they are given is the same. A market of
+more than one block runs its passes block by block on threads: the same market whatever the
+number of threads (each block draws from a generator of its own), and, given the same draws,
+the one-block market but for the order of its per-firm sums.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulation.market import period
+from simulation.market import model as model_module
+from simulation.market import period, threads
 from simulation.market.model import RelationshipMarket
 from simulation.runs.runner import firm_timeseries, release
 
@@ -39,6 +43,74 @@ def test_one_call_and_split_passes_give_the_same_market(policy):
     for name, values in whole_state.items():
         np.testing.assert_array_equal(values, split_state[name], err_msg=name)
     assert whole_books["acquired"].sum() > 0 and whole_books["churned"].sum() > 0
+
+
+TARGETED = {
+    "market__customer__purchase__spend": {"p": 6.0, "q": 4.0, "gamma": 15.0},
+    "policies__retention_focused__targeting": {
+        "by": "clv",
+        "top_share": 0.5,
+        "serve_cut_share": 0.2,
+        "serve_cut": 0.3,
+    },
+}
+
+
+def run_blocks(
+    monkeypatch, block: int, count: int, one_stream: bool = False, **controls
+) -> tuple[pd.DataFrame, dict]:
+    """Run a 2,000-customer market in blocks of ``block`` customers on ``count`` threads.
+
+    ``one_stream``: draw every block's numbers from the model's generator, as one block does.
+    """
+    monkeypatch.setattr(threads, "BLOCK", block)
+    if one_stream:
+        monkeypatch.setattr(model_module, "block_generators", lambda rng, n: [])
+    threads.set_threads(count)
+    try:
+        model = RelationshipMarket(
+            policy="retention_focused", rng=11, customers=2000, periods=15, **controls
+        )
+        for _ in range(15):
+            model.step()
+            assert not model.state.weight.any()  # scratch: zero after every period
+    finally:
+        threads.set_threads(None)
+    books = firm_timeseries(model)
+    state = {name: getattr(model.population, name).copy() for name in POPULATION_STATE}
+    tracked = model.cohorts.table()
+    release(model)
+    return books, state | {"cohorts": tracked}
+
+
+@pytest.mark.parametrize("controls", [{}, TARGETED], ids=["one_call", "targeted_drawn_spend"])
+def test_blocks_give_the_same_market_whatever_the_number_of_threads(monkeypatch, controls):
+    one_books, one_state = run_blocks(monkeypatch, 384, 1, **controls)  # 6 blocks
+    for count in (2, 4):
+        books, state = run_blocks(monkeypatch, 384, count, **controls)
+        pd.testing.assert_frame_equal(one_books, books, check_exact=True)
+        pd.testing.assert_frame_equal(one_state["cohorts"], state["cohorts"], check_exact=True)
+        for name in POPULATION_STATE:
+            np.testing.assert_array_equal(one_state[name], state[name], err_msg=name)
+
+
+@pytest.mark.parametrize("controls", [{}, TARGETED], ids=["one_call", "targeted_drawn_spend"])
+def test_a_market_in_blocks_is_the_market_in_one_block(monkeypatch, controls):
+    # Given the same draws, only the order in which the per-firm sums are added differs:
+    # counts are equal, money within a few rounding errors (rtol 1e-12 over sums of a few
+    # thousand terms).
+    whole_books, whole_state = run_blocks(monkeypatch, 1 << 16, 1, **controls)
+    block_books, block_state = run_blocks(monkeypatch, 384, 2, one_stream=True, **controls)
+    assert whole_books["acquired_referral"].sum() > 0 and whole_books["churned"].sum() > 0
+    counts = whole_books.select_dtypes(exclude="float").columns
+    pd.testing.assert_frame_equal(whole_books[counts], block_books[counts], check_exact=True)
+    for column in ("acquired", "churned", "customers", "referrals"):
+        np.testing.assert_array_equal(whole_books[column], block_books[column], err_msg=column)
+    money = whole_books.select_dtypes("float").columns
+    pd.testing.assert_frame_equal(whole_books[money], block_books[money], rtol=1e-12)
+    pd.testing.assert_frame_equal(whole_state["cohorts"], block_state["cohorts"], rtol=1e-12)
+    for name in POPULATION_STATE:
+        np.testing.assert_array_equal(whole_state[name], block_state[name], err_msg=name)
 
 
 def test_scratch_space_is_clean_between_periods():
@@ -83,17 +155,21 @@ def test_a_market_can_run_past_its_horizon():
 
 
 BOUNDS_RUN = """
+from simulation.market import threads
 from simulation.market.model import RelationshipMarket
+threads.set_threads(2)
 targeted = {
     "market__customer__purchase__spend": {"p": 6.0, "q": 4.0, "gamma": 15.0},
     "policies__retention_focused__targeting": {"by": "clv", "top_share": 0.5,
                                                "serve_cut_share": 0.2, "serve_cut": 0.3},
 }
-for policy, controls in (("acquisition_heavy", {}), ("retention_focused", targeted)):
-    model = RelationshipMarket(policy=policy, rng=4, customers=600, periods=8, **controls)
-    assert model.targets_by_value == bool(controls)
-    for _ in range(20):  # past the horizon too
-        model.step()
+for block in (1 << 16, 256):  # one block; three blocks on two threads
+    threads.BLOCK = block
+    for policy, controls in (("acquisition_heavy", {}), ("retention_focused", targeted)):
+        model = RelationshipMarket(policy=policy, rng=4, customers=600, periods=8, **controls)
+        assert model.targets_by_value == bool(controls)
+        for _ in range(20):  # past the horizon too
+            model.step()
 print("ok")
 """
 
@@ -102,8 +178,8 @@ print("ok")
 def test_the_compiled_passes_stay_within_their_arrays(tmp_path):
     # numba does not check indices unless asked: compiled afresh with bounds checks on, any
     # read or write outside an array raises IndexError instead of corrupting memory. Both
-    # routes of the period (one call; split, with targeting by value and drawn spend). About
-    # 25 s, most of it compiling.
+    # routes of the period (one call; split, with targeting by value and drawn spend), in one
+    # block and in blocks on threads. About 40 s, most of it compiling.
     import os
     import subprocess
     import sys

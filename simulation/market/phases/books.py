@@ -26,54 +26,70 @@ PURCHASE, EXPERIENCE, BONDING = STAGE["purchase"], STAGE["experience"], STAGE["b
 ADVOCACY, LAPSED, EVALUATION = STAGE["advocacy"], STAGE["lapsed"], STAGE["evaluation"]
 
 
+# The rows of the period's tables that the accounts read.
+TALLY_NAMES = (
+    "acquired_advertising",
+    "acquired_referral",
+    "acquired_win_back",
+    "acquired_from_rival",
+    "churned_to_rival",
+    "churned_out_of_market",
+    "cost_advertising",
+    "cost_referral",
+    "cost_win_back",
+)
+SALES_NAMES = ("revenue", "product", "service", "discount", "reward_cost")
+LEVER_NAMES = ("thank_you", "complaint_handling", "loyalty", "personalisation", "cross_sell")
+DISCOVERY = STAGE["discovery"]
+
+
 def close_books(market: RelationshipMarket) -> None:
-    """Write each firm's accounts for the period (the stages were counted by :func:`lifecycle`)."""
-    f_none = market.n_firms
+    """Write each firm's accounts for the period (the stages were counted by :func:`lifecycle`).
+
+    Also leaves the market's head counts (``market.headcount``: customers of any firm,
+    prospects) for the model's reporters.
+    """
     by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = market.lifecycle
-    counts = by_stage.sum(axis=1).tolist()
-    # Net promoter score: share of promoters minus share of detractors, in points.
-    net_promoters = (promoters - detractors).astype(np.float64).tolist()
-    discovery = int(by_stage[:, STAGE["discovery"]].sum())
-    total_customers = sum(counts[:f_none])
+    # Python numbers throughout: a firm's accounts are a few dozen scalar operations, and on
+    # numpy scalars (or numpy calls on arrays of a few firms) each costs ten times as much.
+    stages = by_stage.tolist()
+    counts = [sum(row) for row in stages]
+    total_customers = sum(counts[: market.n_firms])
+    market.headcount = (total_customers, sum(sum(row[: EVALUATION + 1]) for row in stages))
+    tables = {
+        "tally": _lists(market.tally, TALLY_NAMES),
+        "sales": _lists(market.sales, SALES_NAMES),
+        "lever": _lists(market.lever_cost, LEVER_NAMES),
+        "customers_start": market.customers_start.tolist(),
+        "stages": stages,
+        "satisfaction": sat_sum.tolist(),
+        "promoters": promoters.tolist(),
+        "detractors": detractors.tolist(),
+        "lapsed": lapsed_by.tolist(),
+        "evaluating": evaluating_by.tolist(),
+        "discovery": sum(row[DISCOVERY] for row in stages),
+    }
     # A period's cash flows fall through the period: discounted from its middle, so that the
     # NPV does not depend on the period length.
     discount = (1 + market.discount_per_period) ** -(market.steps - 0.5)
-    # Python numbers from here on: a firm's accounts are a few dozen scalar operations, and on
-    # numpy scalars each costs ten times as much.
-    tables = {
-        "tally": _lists(market.tally),
-        "sales": _lists(market.sales),
-        "lever": _lists(market.lever_cost),
-        "customers_start": market.customers_start.tolist(),
-    }
-    stages, sat_sum = by_stage.tolist(), sat_sum.tolist()
-    lapsed_by, evaluating_by = lapsed_by.tolist(), evaluating_by.tolist()
     for firm in market.firm_agents:
-        i = firm.index
-        books = firm_books(tables, i, counts, total_customers, discount)
-        if counts[i]:
-            books.mean_satisfaction = sat_sum[i] / counts[i]
-            books.net_promoter_score = 100 * net_promoters[i] / counts[i]
-        books.stage_discovery = discovery
-        books.stage_evaluation = evaluating_by[i]
-        books.stage_purchase = stages[i][PURCHASE]
-        books.stage_experience = stages[i][EXPERIENCE]
-        books.stage_bonding = stages[i][BONDING]
-        books.stage_advocacy = stages[i][ADVOCACY]
-        books.stage_lapsed = lapsed_by[i]
-        firm.record(books)
+        firm.record(firm_books(tables, firm.index, counts, total_customers, discount))
 
 
-def _lists(table: dict[str, np.ndarray]) -> dict[str, list]:
-    return {name: values.tolist() for name, values in table.items()}
+def _lists(table: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, list]:
+    return {name: table[name].tolist() for name in names}
 
 
 def firm_books(tables: dict, i: int, counts: list, total: int, discount: float) -> Books:
     """Accounts of firm ``i`` for this period, from the tallies of the phases.
 
-    ``tables`` holds the period's ``tally``, ``sales`` and ``lever`` costs (name to one value
-    per firm) and ``customers_start``.
+    ``tables`` holds, as lists, the period's ``tally``, ``sales`` and ``lever`` costs (name
+    to one value per firm), ``customers_start`` and the counts of :func:`lifecycle` (people by
+    firm and stage, summed satisfaction, promoters, detractors, lapsed and evaluating by
+    firm, and ``discovery``: everyone in discovery). ``cumulative_discounted_profit`` is left
+    to :meth:`~simulation.market.agents.Firm.record`.
     """
+    # Set field by field: a call with every field as a keyword costs twice as much.
     t, sales, lever = tables["tally"], tables["sales"], tables["lever"]
     books = Books(customers_start=tables["customers_start"][i], customers=counts[i])
     books.acquired_advertising = int(t["acquired_advertising"][i])
@@ -123,6 +139,19 @@ def firm_books(tables: dict, i: int, counts: list, total: int, discount: float) 
     )
     retained = books.customers_start - books.churned
     books.cost_per_retained = books.retention_cost / retained if retained > 0 else float("nan")
+    if counts[i]:
+        books.mean_satisfaction = tables["satisfaction"][i] / counts[i]
+        # Net promoter score: share of promoters minus share of detractors, in points.
+        net_promoters = float(tables["promoters"][i] - tables["detractors"][i])
+        books.net_promoter_score = 100 * net_promoters / counts[i]
+    stages = tables["stages"][i]
+    books.stage_discovery = tables["discovery"]
+    books.stage_evaluation = tables["evaluating"][i]
+    books.stage_purchase = stages[PURCHASE]
+    books.stage_experience = stages[EXPERIENCE]
+    books.stage_bonding = stages[BONDING]
+    books.stage_advocacy = stages[ADVOCACY]
+    books.stage_lapsed = tables["lapsed"][i]
     books.market_share = books.customers / total if total else 0.0
     books.referrals = books.acquired_referral
     return books
@@ -137,8 +166,10 @@ def lifecycle(
     rules: StageRules,
     step: int,
     n_firms: int,
+    lo: int,
+    hi: int,
 ):
-    """Move customers to their lifecycle stage and count what the books report, per firm.
+    """Move customers ``lo`` to ``hi - 1`` to their lifecycle stage; count the books' figures.
 
     Stages of people without a firm are left as they are.
 
@@ -154,7 +185,7 @@ def lifecycle(
     detractors = np.zeros(n_firms + 1, dtype=np.int64)
     lapsed = np.zeros(n_firms + 1, dtype=np.int64)
     evaluating = np.zeros(n_firms + 1, dtype=np.int64)
-    for i in range(c.firm.shape[0]):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         f = c.firm[i]
         sat = c.satisfaction[i]
         promoter = sat >= rules.promoter_threshold

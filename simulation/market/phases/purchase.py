@@ -143,7 +143,7 @@ def dropout_after(k: int, chance: float, multiplier: float, u: float) -> int:
     return j if j <= k else 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def count_transactions(
     c: Customers,
     targeted: np.ndarray,
@@ -158,8 +158,10 @@ def count_transactions(
     rules: PurchaseRules,
     step: int,
     expected: np.ndarray,
+    lo: int,
+    hi: int,
 ) -> np.ndarray:
-    """Each customer's transactions this period, in ``c.transactions``; buyers per firm.
+    """Customers ``lo`` to ``hi - 1``: their transactions this period, and buyers per firm.
 
     Args:
         c: the population's arrays (``transactions`` and ``dropped`` are written).
@@ -176,13 +178,15 @@ def count_transactions(
         step: the current period.
         expected: written: each customer's expected transactions in a full period with its
             firm (the basis of its lifetime value).
+        lo: the first customer's row.
+        hi: one past the last customer's row.
 
     Returns:
         Targeted customers with at least one transaction, per firm (``firms + 1``).
     """
     n_firms = terms.price.shape[0] - 1
     buyers = np.zeros(n_firms + 1, dtype=np.int64)
-    for i in range(c.firm.shape[0]):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         f = c.firm[i]
         k = 0
         if f >= n_firms:

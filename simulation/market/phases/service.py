@@ -143,7 +143,7 @@ def lever_counts(
     return counts
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def serve_customers(
     c: Customers,
     targeted: np.ndarray,
@@ -156,8 +156,10 @@ def serve_customers(
     serve_factor: np.ndarray,
     expected: np.ndarray,
     drawn_units: np.ndarray,
+    lo: int,
+    hi: int,
 ) -> np.ndarray:
-    """Apply a period's service to every customer of a firm, in place.
+    """Apply a period's service to customers ``lo`` to ``hi - 1`` who have a firm, in place.
 
     Args:
         c: the population's arrays; satisfaction, expectation, strength, points, uplift,
@@ -176,6 +178,8 @@ def serve_customers(
         expected: each customer's expected transactions in a full period.
         drawn_units: the units of each customer's transactions this period under the
             Gamma-Gamma spend model (empty otherwise).
+        lo: the first customer's row.
+        hi: one past the last customer's row.
 
     Returns:
         ``(len(SUM_NAMES), firms + 1)`` per-firm sums: revenue, product cost, cost to serve,
@@ -185,7 +189,7 @@ def serve_customers(
     sums = np.zeros((len(SUM_NAMES), n_firms + 1))
     # Events weigh a month each: within the target, scaled by month weight / period weight.
     event_scale = rules.event_weight / max(rules.learning_weight, 1e-12)
-    for i in range(c.firm.shape[0]):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         f = c.firm[i]
         k = c.transactions[i]
         if f >= n_firms:

@@ -66,6 +66,8 @@ def one_period_of_service():
             buying,
             1,
             expected,
+            0,
+            N,
         )
         serve_customers(
             customers,
@@ -79,6 +81,8 @@ def one_period_of_service():
             np.ones(40),
             expected,
             ones[:0],
+            0,
+            N,
         )
         return model, pop.purchases - before
 
