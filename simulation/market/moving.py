@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from simulation.market import response as bh
+from simulation.market import threads
 from simulation.market.parameters import ChurnRules, FirmTerms, MoveRules, Rules
 from simulation.market.phases import acquisition, churn, win_back
 from simulation.market.phases.loyalty import progress_to_reward
@@ -151,7 +152,10 @@ def move(
     )
     totals = weigh_promoters(c, s, u[U_REFERRAL], programme_reach, moving, step, 0, n_promoters)
     n_firms = terms.price.shape[0] - 1
-    heard_by = pushed_exposure(s, moving, links, c.firm, n_firms, n_prospects, n_promoters)
+    heard_by = np.zeros((0, n_firms + 1))  # no rows: pulled
+    if pushes_exposure(moving, links, n_prospects, n_promoters):
+        prospects, promoters = s.prospects[:n_prospects], s.promoters[:n_promoters]
+        heard_by = pushed_exposure(s.slot, prospects, promoters, links, s.weight, c.firm, n_firms)
     acquire(
         c,
         s,
@@ -436,36 +440,42 @@ def forget_weights(s: State, start: int, count: int) -> None:
         s.weight[s.promoters[k]] = 0.0
 
 
-@njit(inline="always")
+@njit(cache=True)
+def pushes_exposure(rules: MoveRules, links: Network, prospects: int, promoters: int) -> bool:
+    """Whether exposure is pushed along the promoters' links rather than pulled.
+
+    Exposure is pulled along each prospect's links (:func:`acquire`), or, where there are
+    fewer links to visit from the promoters (a young market), pushed along theirs
+    (:func:`pushed_exposure`): the same sums in the same order either way. ``promoters`` is
+    weighed by how many threads would share the pull.
+    """
+    return rules.referral_rate > 0.0 and links.indptr.shape[0] > 0 and 2 * prospects >= promoters
+
+
+@njit(cache=True, nogil=True)
 def pushed_exposure(
-    s: State,
-    rules: MoveRules,
+    slot: np.ndarray,
+    prospects: np.ndarray,
+    promoters: np.ndarray,
     links: Network,
+    weight: np.ndarray,
     firm: np.ndarray,
     n_firms: int,
-    n_prospects: int,
-    n_promoters: int,
 ) -> np.ndarray:
-    """Every prospect's exposure, pushed along the promoters' links in a young market.
+    """Every prospect's exposure, pushed from the promoters along their links.
 
-    Exposure is pulled along each prospect's links (:func:`acquire`), or, where prospects
-    outnumber half the promoters (a young market), pushed along the promoters' links: fewer
-    links either way, the same sums in the same order.
+    ``prospects`` and ``promoters`` are rows in ascending order; ``slot`` is scratch (-1 for
+    everyone, and again so on return).
 
     Returns:
-        ``(prospects, firms + 1)`` where pushed, else no rows (pull).
+        ``(prospects, firms + 1)``: row ``k`` is the exposure of ``prospects[k]``.
     """
-    pushed = rules.referral_rate > 0.0 and links.indptr.shape[0] > 0
-    pushed = pushed and 2 * n_prospects >= n_promoters
-    heard_by = np.zeros((n_prospects if pushed else 0, n_firms + 1))
-    if pushed:
-        for k in range(n_prospects):
-            s.slot[s.prospects[k]] = k
-        acquisition.push_exposure(
-            s.promoters[:n_promoters], links.indptr, links.indices, s.weight, firm, s.slot, heard_by
-        )
-        for k in range(n_prospects):
-            s.slot[s.prospects[k]] = -1
+    heard_by = np.zeros((prospects.shape[0], n_firms + 1))
+    for k in range(prospects.shape[0]):
+        slot[prospects[k]] = k
+    acquisition.push_exposure(promoters, links.indptr, links.indices, weight, firm, slot, heard_by)
+    for k in range(prospects.shape[0]):
+        slot[prospects[k]] = -1
     return heard_by
 
 
@@ -568,8 +578,9 @@ def move_blocks(
     """:func:`move` block by block, each block's steps on a thread (:mod:`..threads`).
 
     The same steps in the same order, every block's tallies and cohort counts apart and added
-    in block order at the end (block 0 counts into the period's own). Exposure is always
-    pulled along the prospects' links: the same sums as pushing it.
+    in block order at the end (block 0 counts into the period's own). Exposure is pulled along
+    the prospects' links on the blocks' threads, or, in a young market, pushed from every
+    promoter on one thread: the same sums either way.
     """
     n_firms, moving = terms.price.shape[0] - 1, rules.move
     blocks = range(len(bounds))
@@ -598,13 +609,24 @@ def move_blocks(
             return weigh_promoters(c, s, u[U_REFERRAL], programme_reach, moving, step, start, count)
 
         totals = in_order(each(weigh, blocks))
-        pulled = np.zeros((0, n_firms + 1))
+        heard_by = [np.zeros((0, n_firms + 1))] * len(bounds)  # no rows: pulled
+        n_promoters = sum(promoting for _, promoting in listed)
+        if pushes_exposure(moving, links, n_prospects, n_promoters * threads.thread_count()):
+            # Pushed on one thread, from every block's promoters to every block's prospects.
+            prospects = [s.prospects[bounds[b][0] :][: listed[b][0]] for b in blocks]
+            promoting = [s.promoters[bounds[b][0] :][: listed[b][1]] for b in blocks]
+            heard = pushed_exposure(
+                s.slot, np.concatenate(prospects), np.concatenate(promoting), links, s.weight,
+                c.firm, n_firms,
+            )  # fmt: skip
+            first = np.cumsum([0] + [p for p, _ in listed])
+            heard_by = [heard[first[b] : first[b + 1]] for b in blocks]
 
         def acquire_block(b: int) -> None:
             start, count = bounds[b][0], listed[b][0]
             acquire(
                 c, s, u, terms, moving, links, tracked[b], step, start, count, ad_rate, totals,
-                pulled, tallies[b], counted[b],
+                heard_by[b], tallies[b], counted[b],
             )  # fmt: skip
 
         each(acquire_block, blocks)
@@ -652,3 +674,6 @@ def load_block_kernels(
     acquire(c, s, u, terms, rules.move, links, cohorts, 1, 0, 0, ad_rate, none, pulled, tally,
             counts)  # fmt: skip
     forget_weights(s, 0, 0)
+    rows = np.zeros(0, dtype=s.prospects.dtype)
+    pushes_exposure(rules.move, links, 0, 0)
+    pushed_exposure(s.slot, rows, rows, links, s.weight, c.firm, none.shape[0] - 1)

@@ -43,8 +43,17 @@ def thread_count() -> int:
 
 
 def block_bounds(n: int) -> list[tuple[int, int]]:
-    """The first and one-past-last rows of each block of ``n`` customers."""
-    return [(lo, min(lo + BLOCK, n)) for lo in range(0, n, BLOCK)]
+    """The first and one-past-last rows of each block of ``n`` customers.
+
+    As few blocks of at most :data:`BLOCK` customers as hold them, of equal sizes (to one
+    customer), so that the threads share the work evenly.
+    """
+    if n <= 0:
+        return []
+    blocks = -(-n // BLOCK)
+    size, longer = divmod(n, blocks)  # the first ``longer`` blocks hold one more
+    ends = [(b + 1) * size + min(b + 1, longer) for b in range(blocks)]
+    return list(zip([0, *ends[:-1]], ends, strict=True))
 
 
 Mapper = Callable[[Callable[[int], Any], Sequence[Any]], list]
