@@ -29,16 +29,8 @@ from numba import njit
 
 from simulation.market import response as bh
 from simulation.market import threads
-from simulation.market.moving import (
-    AIMED,
-    CUSTOMERS_START,
-    FAILURES,
-    TALLIES,
-    in_order,
-    load_block_kernels,
-    move,
-    move_blocks,
-)
+from simulation.market.blocks import in_order, load_block_kernels, move_blocks
+from simulation.market.moving import AIMED, CUSTOMERS_START, FAILURES, TALLIES, move
 from simulation.market.parameters import FirmTerms, Rules
 from simulation.market.phases import books, purchase, service
 from simulation.market.population import Customers
