@@ -24,22 +24,6 @@ if TYPE_CHECKING:
 N_STAGES = len(STAGE)
 PURCHASE, EXPERIENCE, BONDING = STAGE["purchase"], STAGE["experience"], STAGE["bonding"]
 ADVOCACY, LAPSED, EVALUATION = STAGE["advocacy"], STAGE["lapsed"], STAGE["evaluation"]
-
-
-# The rows of the period's tables that the accounts read.
-TALLY_NAMES = (
-    "acquired_advertising",
-    "acquired_referral",
-    "acquired_win_back",
-    "acquired_from_rival",
-    "churned_to_rival",
-    "churned_out_of_market",
-    "cost_advertising",
-    "cost_referral",
-    "cost_win_back",
-)
-SALES_NAMES = ("revenue", "product", "service", "discount", "reward_cost")
-LEVER_NAMES = ("thank_you", "complaint_handling", "loyalty", "personalisation", "cross_sell")
 DISCOVERY = STAGE["discovery"]
 
 
@@ -57,9 +41,9 @@ def close_books(market: RelationshipMarket) -> None:
     total_customers = sum(counts[: market.n_firms])
     market.headcount = (total_customers, sum(sum(row[: EVALUATION + 1]) for row in stages))
     tables = {
-        "tally": _lists(market.tally, TALLY_NAMES),
-        "sales": _lists(market.sales, SALES_NAMES),
-        "lever": _lists(market.lever_cost, LEVER_NAMES),
+        "tally": _lists(market.tally),
+        "sales": _lists(market.sales),
+        "lever": _lists(market.lever_cost),
         "customers_start": market.customers_start.tolist(),
         "stages": stages,
         "satisfaction": sat_sum.tolist(),
@@ -76,8 +60,8 @@ def close_books(market: RelationshipMarket) -> None:
         firm.record(firm_books(tables, firm.index, counts, total_customers, discount))
 
 
-def _lists(table: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, list]:
-    return {name: table[name].tolist() for name in names}
+def _lists(table: dict[str, np.ndarray]) -> dict[str, list]:
+    return {name: values.tolist() for name, values in table.items()}
 
 
 def firm_books(tables: dict, i: int, counts: list, total: int, discount: float) -> Books:
