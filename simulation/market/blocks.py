@@ -50,7 +50,7 @@ def move_blocks(
     bounds: list[tuple[int, int]],
     each: Mapper,
 ) -> None:
-    """:func:`move` block by block, each block's steps on a thread (:mod:`..threads`).
+    """:func:`.moving.move` block by block, each block's steps on a thread (:mod:`.threads`).
 
     The same steps in the same order, every block's tallies and cohort counts apart and added
     in block order at the end (block 0 counts into the period's own). Exposure is pulled along
