@@ -17,7 +17,9 @@ Between them, Python only decides who is targeted (where a policy targets by val
 the Gamma-Gamma amounts (where spend is drawn), from their own generators.
 
 Per-firm decisions come between the loops inside the passes: a budget's reach depends on how
-many customers it may reach, known only once every customer has been seen.
+many customers it may reach, known only once every customer has been seen. A market of more
+than one block of customers runs each pass block by block on threads (:func:`in_blocks`,
+:mod:`.blocks`, :mod:`.threads`), with those decisions in Python between them.
 """
 
 from __future__ import annotations
