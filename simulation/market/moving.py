@@ -18,8 +18,8 @@ import numpy as np
 from numba import njit
 
 from simulation.market import response as bh
-from simulation.market.parameters import ChurnRules, FirmTerms, MoveRules, Rules
-from simulation.market.phases import acquisition, churn, win_back
+from simulation.market.parameters import FirmTerms, MoveRules, Rules
+from simulation.market.phases import acquisition, churn, in_place, win_back
 from simulation.market.phases.loyalty import progress_to_reward
 from simulation.market.phases.purchase import tenure_sensitivity
 from simulation.market.population import ORIGIN, STAGE, Customers
@@ -62,7 +62,7 @@ ADVERTISED, REFERRED = ORIGIN["advertising"], ORIGIN["referral"]
 WON_BACK, FROM_RIVAL = ORIGIN["win_back"], ORIGIN["from_rival"]
 
 
-@njit(inline="always")
+@in_place
 def start_relationship(
     c: Customers,
     s: State,
@@ -89,7 +89,7 @@ def start_relationship(
         cohorts.base_sum[step] += s.base_churn_rate[i]
 
 
-@njit(inline="always")
+@in_place
 def end_relationship(c: Customers, s: State, i: int, step: int, cohorts: Cohorts) -> None:
     """Record the cohort exit of customer ``i`` (before its firm changes)."""
     joined = c.acquired_at[i]
@@ -173,7 +173,7 @@ def move(
     forget_weights(s, 0, n_promoters)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def sort_customers(
     c: Customers,
     s: State,
@@ -202,6 +202,7 @@ def sort_customers(
     n_firms = terms.price.shape[0] - 1
     dt = moving.dt
     n_prospects = n_promoters = 0
+    attraction = np.empty(n_firms)  # scratch for where leavers go
     # The arrays the loop reads, taken out of their tuples once: a tuple handed to a helper
     # for each customer would be copied each time.
     firm, stage, last_firm, acquired_at = c.firm, s.stage, c.last_firm, c.acquired_at
@@ -266,7 +267,7 @@ def sort_customers(
             if churn.leaves(u, probability, acquired_at[i], step):
                 # Given that it leaves (u < p), u / p is a fresh uniform for where to.
                 where, hazard = u / probability, rate * dt
-                leave(c, s, i, f, where, hazard, churn_rules, terms, moving, step, cohorts, tally)
+                leave(c, s, i, f, where, hazard, rules, terms, step, cohorts, tally, attraction)
         else:
             churn_probability[i] = 0.0
             s.dropout_multiplier[i] = 0.0
@@ -314,7 +315,7 @@ def open_period(
     return reach
 
 
-@njit(inline="always")
+@in_place
 def leave(
     c: Customers,
     s: State,
@@ -322,19 +323,21 @@ def leave(
     old: int,
     u_where: float,
     hazard_periods: float,
-    churn_rules: ChurnRules,
+    market_rules: Rules,
     terms: FirmTerms,
-    rules: MoveRules,
     step: int,
     cohorts: Cohorts,
     tally: np.ndarray,
+    attraction: np.ndarray,
 ) -> None:
     """Customer ``i`` leaves firm ``old``: for a rival, or out of the market.
 
     ``u_where`` is a fresh uniform for where to; ``hazard_periods`` its churn hazard over a
-    period, which says how long it still bought before leaving the market.
+    period, which says how long it still bought before leaving the market. ``attraction``
+    is scratch space, one per firm: this helper makes no arrays (:func:`.phases.in_place`).
     """
     n_firms = terms.price.shape[0] - 1
+    churn_rules, rules = market_rules.churn, market_rules.move
     end_relationship(c, s, i, step, cohorts)
     c.left_at[i] = step
     years = (step - c.acquired_at[i]) * rules.years_per_period
@@ -344,7 +347,6 @@ def leave(
         churn_rules.sensitivity_decline,
         churn_rules.sensitivity_floor,
     )
-    attraction = np.empty(n_firms)
     new = churn.destination(
         c.match[i], old, sensitivity, u_where, rules.switch_share, terms, attraction
     )
@@ -501,22 +503,53 @@ def acquire(
     under full mixing); ``heard_by`` each prospect's exposure where it was pushed (no rows:
     pulled here along the prospect's links). Reads the ``U_MOVE`` and ``U_FAIL`` uniforms.
     """
+    n_firms = terms.price.shape[0] - 1
+    scratch = (np.zeros(n_firms + 1), np.zeros(n_firms), np.empty(2 * n_firms), np.empty(n_firms))
+    meet_prospects(
+        c, s, u, terms, rules, links, cohorts, step, start, count, ad_rate, totals, heard_by,
+        tally, counts, scratch,
+    )  # fmt: skip
+
+
+@in_place
+def meet_prospects(
+    c: Customers,
+    s: State,
+    u: np.ndarray,
+    terms: FirmTerms,
+    rules: MoveRules,
+    links: Network,
+    cohorts: Cohorts,
+    step: int,
+    start: int,
+    count: int,
+    ad_rate: np.ndarray,
+    totals: np.ndarray,
+    heard_by: np.ndarray,
+    tally: np.ndarray,
+    counts: np.ndarray,
+    scratch: tuple,
+) -> None:
+    """:func:`acquire`'s pass over the prospects; ``scratch`` is its space, one per firm.
+
+    Compiled without numba's runtime (:func:`.phases.in_place`): its calls of
+    :func:`start_relationship` would otherwise cost two atomic operations per array of the
+    population's tuples for every prospect.
+    """
     u_move, u_fail = u[U_MOVE], u[U_FAIL]
     n_firms, dt = terms.price.shape[0] - 1, rules.dt
     word_of_mouth = rules.referral_rate > 0.0
     networked = links.indptr.shape[0] > 0
     pushed = heard_by.shape[0] > 0
-    exposure = np.zeros(n_firms + 1)
-    referral_rate = np.zeros(n_firms)
-    buying = np.empty(2 * n_firms)
-    reached = np.empty(n_firms)
+    exposure, referral_rate, buying, reached = scratch
     indptr, indices, weight, firm = links.indptr, links.indices, s.weight, c.firm
     for k in range(start, start + count):
         a = s.prospects[k]
         if word_of_mouth:
             if networked:
                 if pushed:
-                    exposure[:] = heard_by[k - start]
+                    for f in range(n_firms + 1):
+                        exposure[f] = heard_by[k - start, f]
                 else:
                     acquisition.heard(a, indptr, indices, weight, firm, exposure)
                 for f in range(n_firms):

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from simulation.market.parameters import ChurnRules, FirmTerms
-from simulation.market.phases import one_if
+from simulation.market.phases import in_place, one_if
 from simulation.market.population import ORIGIN
 
 REFERRAL = ORIGIN["referral"]
@@ -116,7 +116,7 @@ def share_of_period_stayed(hazard_periods: float) -> float:
     return 1.0 / x - 1.0 / math.expm1(x)
 
 
-@njit(inline="always")
+@in_place
 def destination(
     fit_with: np.ndarray,
     old: int,

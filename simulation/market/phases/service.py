@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from simulation.market.parameters import FirmTerms, ServiceRules
-from simulation.market.phases import one_if, purchase
+from simulation.market.phases import in_place, one_if, purchase
 from simulation.market.phases.loyalty import earn_points, reward_delight, rewards_due
 from simulation.market.population import ORIGIN, Customers
 
@@ -334,7 +334,7 @@ def purchased_units(
     return k * per_transaction
 
 
-@njit(inline="always")
+@in_place
 def book_last_purchases(
     c: Customers,
     i: int,
