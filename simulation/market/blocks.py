@@ -19,6 +19,7 @@ from simulation.market.moving import (
     acquisition_terms,
     forget_weights,
     open_period,
+    prospect_scratch,
     pushed_exposure,
     pushes_exposure,
     sort_customers,
@@ -101,7 +102,7 @@ def move_blocks(
             start, count = bounds[b][0], listed[b][0]
             acquire(
                 c, s, u, terms, moving, links, tracked[b], step, start, count, ad_rate, totals,
-                heard_by[b], tallies[b], counted[b],
+                heard_by[b], tallies[b], counted[b], prospect_scratch(n_firms),
             )  # fmt: skip
 
         each(acquire_block, blocks)
@@ -147,7 +148,7 @@ def load_block_kernels(
     weigh_promoters(c, s, u[U_REFERRAL], reach, rules.move, 1, 0, 0)
     pulled = np.zeros((0, none.shape[0]))
     acquire(c, s, u, terms, rules.move, links, cohorts, 1, 0, 0, ad_rate, none, pulled, tally,
-            counts)  # fmt: skip
+            counts, prospect_scratch(none.shape[0] - 1))  # fmt: skip
     forget_weights(s, 0, 0)
     rows = np.zeros(0, dtype=s.prospects.dtype)
     pushes_exposure(rules.move, links, 0, 0)

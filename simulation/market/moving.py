@@ -169,6 +169,7 @@ def move(
         heard_by,
         tally,
         counts,
+        prospect_scratch(n_firms),
     )
     forget_weights(s, 0, n_promoters)
 
@@ -398,6 +399,12 @@ def acquisition_terms(
 
 
 @njit(cache=True, nogil=True)
+def prospect_scratch(n_firms: int) -> tuple:
+    """Scratch space for :func:`acquire`, one per thread: exposure, rates and hazards by firm."""
+    return np.zeros(n_firms + 1), np.zeros(n_firms), np.empty(2 * n_firms), np.empty(n_firms)
+
+
+@njit(cache=True, nogil=True)
 def weigh_promoters(
     c: Customers,
     s: State,
@@ -478,41 +485,8 @@ def pushed_exposure(
     return heard_by
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@in_place(cache=True, nogil=True)
 def acquire(
-    c: Customers,
-    s: State,
-    u: np.ndarray,
-    terms: FirmTerms,
-    rules: MoveRules,
-    links: Network,
-    cohorts: Cohorts,
-    step: int,
-    start: int,
-    count: int,
-    ad_rate: np.ndarray,
-    totals: np.ndarray,
-    heard_by: np.ndarray,
-    tally: np.ndarray,
-    counts: np.ndarray,
-) -> None:
-    """Prospects are reached by advertising and by referrals from promoters; some buy.
-
-    For the prospects listed in ``s.prospects[start:start + count]``. ``ad_rate`` is each
-    firm's advertising hazard, ``totals`` its promoters' summed referral weight (the exposure
-    under full mixing); ``heard_by`` each prospect's exposure where it was pushed (no rows:
-    pulled here along the prospect's links). Reads the ``U_MOVE`` and ``U_FAIL`` uniforms.
-    """
-    n_firms = terms.price.shape[0] - 1
-    scratch = (np.zeros(n_firms + 1), np.zeros(n_firms), np.empty(2 * n_firms), np.empty(n_firms))
-    meet_prospects(
-        c, s, u, terms, rules, links, cohorts, step, start, count, ad_rate, totals, heard_by,
-        tally, counts, scratch,
-    )  # fmt: skip
-
-
-@in_place
-def meet_prospects(
     c: Customers,
     s: State,
     u: np.ndarray,
@@ -530,11 +504,17 @@ def meet_prospects(
     counts: np.ndarray,
     scratch: tuple,
 ) -> None:
-    """:func:`acquire`'s pass over the prospects; ``scratch`` is its space, one per firm.
+    """Prospects are reached by advertising and by referrals from promoters; some buy.
+
+    For the prospects listed in ``s.prospects[start:start + count]``. ``ad_rate`` is each
+    firm's advertising hazard, ``totals`` its promoters' summed referral weight (the exposure
+    under full mixing); ``heard_by`` each prospect's exposure where it was pushed (no rows:
+    pulled here along the prospect's links). Reads the ``U_MOVE`` and ``U_FAIL`` uniforms.
+    ``scratch`` is :func:`prospect_scratch`, one per thread.
 
     Compiled without numba's runtime (:func:`.phases.in_place`): its calls of
     :func:`start_relationship` would otherwise cost two atomic operations per array of the
-    population's tuples for every prospect.
+    population's tuples for every customer won.
     """
     u_move, u_fail = u[U_MOVE], u[U_FAIL]
     n_firms, dt = terms.price.shape[0] - 1, rules.dt

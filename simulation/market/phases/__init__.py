@@ -18,6 +18,7 @@ step through a customer's period.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from numba import njit
 from numba.core import options
@@ -33,12 +34,15 @@ def one_if(flag: bool) -> float:
 _NO_RUNTIME = {"_nrt": False} if hasattr(options.DefaultOptions, "_nrt") else {}
 
 
-def in_place(function: Callable) -> Callable:
-    """Compile a helper that reads and writes the population's arrays in place.
+def in_place(function: Callable | None = None, **options: Any) -> Callable:
+    """Compile a function that reads and writes the population's arrays in place.
 
     numba counts references to every array of the tuples a compiled function with branches
     is handed, two atomic operations per array per call: a helper taking the population's
-    tuples cost about 0.6 microseconds a call in counting alone, more than its work. Such a
-    helper is compiled without numba's runtime, which counts nothing; it must make no arrays.
+    tuples cost about 0.6 microseconds a call in counting alone, more than its work, and two
+    threads counting on the same arrays slow each other down. Such a function is compiled
+    without numba's runtime, which counts nothing; it must make no arrays. ``options`` are
+    numba's (``@in_place(cache=True, nogil=True)`` for a kernel called from Python).
     """
-    return njit(error_model="numpy", **_NO_RUNTIME)(function)
+    compile_ = njit(error_model="numpy", **_NO_RUNTIME, **options)
+    return compile_ if function is None else compile_(function)
