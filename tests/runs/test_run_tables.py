@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from simulation.market.agents import BOOK_FIELDS, Firm
-from simulation.market.cohorts import CohortTracker
+from simulation.market.cohorts import CohortTracker, finish_cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS, spend_split
 from simulation.runs.registry import release
@@ -53,6 +53,15 @@ def cohort_table_by_cohort(tracker: CohortTracker) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def pooled_by_pandas(results: list) -> pd.DataFrame:
+    """The runs' cohort tables concatenated, summed by pandas' grouped sum, then finished."""
+    frames = [r.cohorts.assign(policy=r.policy) for r in results if not r.cohorts.empty]
+    counts = ["cohort_size", "active", "base_churn_sum"]
+    keys = ["policy", "cohort", "age"]
+    pooled = pd.concat(frames, ignore_index=True).groupby(keys, sort=False, as_index=False)
+    return finish_cohort_table(pooled[counts].sum())
 
 
 def timeseries_from_mesa(model: RelationshipMarket, rewards: np.ndarray) -> pd.DataFrame:
@@ -173,6 +182,36 @@ def test_cohorts_of_a_run_are_the_ones_built_cohort_by_cohort(finished_models):
 def test_no_cohorts_pool_to_an_empty_table():
     empty = SimpleNamespace(policy="a", cohorts=CohortTracker(3).table())
     assert pooled_cohorts([empty, empty]).empty
+
+
+def test_pooled_cohorts_are_pandas_grouped_sums():
+    """Two policies' runs, interleaved, each with cohorts of its own; sums of floats whose
+    order and rounding show (pandas compensates its float sums)."""
+    rng = np.random.default_rng(11)
+    results = []
+    for run in range(8):
+        cohorts = np.sort([1, *rng.choice(np.arange(2, 7), size=2, replace=False)])
+        ages = [np.arange(7 - c) for c in cohorts]
+        rows = sum(len(a) for a in ages)
+        base = rng.choice([0.1, 1.0, 3.3], rows)
+        base[0] = 1e16 if run < 2 else 1.0  # cohort 1, age 0: each policy's 1e16 + 1 + 1 + 1
+        table = pd.DataFrame(
+            {
+                "cohort": np.repeat(cohorts, [len(a) for a in ages]),
+                "age": np.concatenate(ages),
+                "cohort_size": rng.integers(1, 100, rows),
+                "active": rng.integers(0, 100, rows),
+                "base_churn_sum": base,
+            }
+        )
+        results.append(SimpleNamespace(policy="ab"[run % 2], cohorts=table))
+    expected = pooled_by_pandas(results)
+    pd.testing.assert_frame_equal(pooled_cohorts(results), expected, check_exact=True)
+    # The data tell pandas' compensated sums from plain running sums.
+    frames = pd.concat([r.cohorts.assign(policy=r.policy) for r in results], ignore_index=True)
+    grouped = frames.groupby(["policy", "cohort", "age"], sort=False)["base_churn_sum"]
+    running = grouped.agg(lambda values: np.cumsum(values.to_numpy())[-1])
+    assert (running.to_numpy() != grouped.sum().to_numpy()).any()
 
 
 # --------------------------------------------------------------------------- timeseries
