@@ -18,11 +18,10 @@ from simulation.market.agents import BOOK_FIELDS, Firm
 from simulation.market.cohorts import CohortTracker, finish_cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS, spend_split
+from simulation.runs.pooling import lifetime_values, pooled_cohorts
 from simulation.runs.registry import release
 from simulation.runs.runner import (
     firm_timeseries,
-    lifetime_values,
-    pooled_cohorts,
     run_recording_rewards,
     run_replication,
     summarise_run,
