@@ -204,8 +204,7 @@ def sort_customers(
     dt = moving.dt
     n_prospects = n_promoters = 0
     attraction = np.empty(n_firms)  # scratch for where leavers go
-    # The arrays the loop reads, taken out of their tuples once: a tuple handed to a helper
-    # for each customer would be copied each time.
+    # The arrays the loop reads, out of their tuples once rather than for each customer.
     firm, stage, last_firm, acquired_at = c.firm, s.stage, c.last_firm, c.acquired_at
     satisfaction, churn_probability = c.satisfaction, s.churn_probability
     bgnbd, decline, floor = (

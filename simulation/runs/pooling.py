@@ -43,15 +43,13 @@ def pooled_cohorts(results: list[RunResult]) -> pd.DataFrame:
         "cohort": cells // span,
         "age": cells % span,
     }
-    for name in _CohortSums.COLUMNS:
-        columns[name] = np.concatenate([sums[p].totals()[name][fresh] for p, fresh in rows])
+    for name in ("cohort_size", "active", "base_churn_sum"):
+        columns[name] = np.concatenate([sums[p].totals[name][fresh] for p, fresh in rows])
     return finish_cohort_table(pd.DataFrame(columns))
 
 
 class _CohortSums:
     """One policy's cohort counts summed over its runs, on a grid of (cohort x age) cells."""
-
-    COLUMNS = ("cohort_size", "active", "base_churn_sum")
 
     def __init__(self, cells: int):
         self.size = np.zeros(cells, dtype=np.int64)
@@ -59,6 +57,8 @@ class _CohortSums:
         self.base = np.zeros(cells)
         self.carry = np.zeros(cells)  # Kahan's running compensation
         self.seen = np.zeros(cells, dtype=bool)
+        # The sums by column of cohorts.csv, one per cell (the arrays above, not copies).
+        self.totals = {"cohort_size": self.size, "active": self.active, "base_churn_sum": self.base}
 
     def add(self, cell: np.ndarray, table: pd.DataFrame) -> np.ndarray:
         """Add one run's table (its rows at ``cell``); return the cells it is the first to have."""
@@ -72,10 +72,6 @@ class _CohortSums:
         self.carry[cell] = np.where(np.isnan(carry), 0.0, carry)
         self.base[cell] = total
         return fresh
-
-    def totals(self) -> dict[str, np.ndarray]:
-        """The sums by column, one per cell."""
-        return {"cohort_size": self.size, "active": self.active, "base_churn_sum": self.base}
 
 
 def lifetime_values(results: list[RunResult]) -> pd.DataFrame:
