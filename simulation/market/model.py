@@ -185,8 +185,18 @@ class RelationshipMarket(mesa.Model):
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
         """Advance the market by one period."""
-        self.start_period()
-        period.run(self)
+        try:
+            self.start_period()
+            period.run(self)
+        except SystemError as exc:
+            # A Ctrl-C or SIGTERM handled while numba hands a compiled period's results back
+            # to Python surfaces as SystemErrors caused by it: an interruption, not a failure.
+            cause = exc.__cause__
+            while isinstance(cause, SystemError):
+                cause = cause.__cause__
+            if isinstance(cause, KeyboardInterrupt):
+                raise cause from None
+            raise
         books.close_books(self)
         self.datacollector.collect(self)
         if self.steps >= self.horizon:

@@ -147,3 +147,30 @@ def test_loyalty_control_switches_a_programme_on_and_off():
     assert off.policies["balanced"].allocation.retention_share == pytest.approx(
         scenario.policies["balanced"].allocation.retention_share
     )
+
+
+def test_an_interrupt_inside_a_compiled_period_stays_an_interrupt(small_scenario, monkeypatch):
+    """A signal handled while numba boxes a kernel's results reaches Python as a SystemError
+    caused by the KeyboardInterrupt (as CPython reports it); the step raises the interrupt,
+    so that a sweep stops rather than records a failed run. Other SystemErrors pass."""
+    from simulation.market import period
+
+    model = RelationshipMarket(small_scenario, rng=5, customer_agents=False)
+
+    def interrupted(market: RelationshipMarket) -> None:
+        # numba's unboxing may fail several times over before the dispatcher returns.
+        inner = SystemError("_numba_unpickle returned a result with an exception set")
+        inner.__cause__ = KeyboardInterrupt("signal 15")
+        raise SystemError("whole_period returned a result with an exception set") from inner
+
+    monkeypatch.setattr(period, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):
+        model.step()
+
+    def broken(market: RelationshipMarket) -> None:
+        raise SystemError("something else")
+
+    monkeypatch.setattr(period, "run", broken)
+    with pytest.raises(SystemError, match="something else"):
+        model.step()
+    release(model)
