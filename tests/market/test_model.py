@@ -171,6 +171,8 @@ def test_an_interrupt_inside_a_compiled_period_stays_an_interrupt(small_scenario
         raise SystemError("something else")
 
     monkeypatch.setattr(period, "run", broken)
+    release(model)
+    model = RelationshipMarket(small_scenario, rng=5, customer_agents=False)  # not mid-step
     with pytest.raises(SystemError, match="something else"):
         model.step()
     release(model)
