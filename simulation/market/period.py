@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from numba import njit
 
+from simulation.market import pcg, threads
 from simulation.market import response as bh
-from simulation.market import threads
 from simulation.market.blocks import in_order, load_block_kernels, move_blocks
 from simulation.market.moving import AIMED, CUSTOMERS_START, FAILURES, TALLIES, move
 from simulation.market.parameters import FirmTerms, Rules
@@ -424,6 +424,7 @@ def load_kernels(market: RelationshipMarket) -> None:
     lever_cost = np.zeros((service.N_SERVED_LEVERS, n_firms + 1))
     fixed = (terms, rules, unit_cost, links, cohorts, spend, 1)
     whole_period(c, s, u, noise, *fixed, np.ones(2), tally, counts, lever_cost)
+    pcg.fill(np.zeros(6, dtype=np.uint64), u, noise, 0, 0)
     if "blocks" in kinds:
         move(c, s, u, *fixed, tally, counts)
         load_block_kernels(c, s, u, terms, rules, unit_cost, links, cohorts, spend, tally, counts)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from simulation.market import threads
+from simulation.market import pcg, threads
 
 # Rows of the per-period block of uniforms. U_MOVE: win-back or re-entry (lapsed people), churn
 # and destination (customers), acquisition (prospects). U_BUY: the period's transactions (by
@@ -51,10 +51,14 @@ def draw_uniforms(
 
     The block is refilled in place when ``block`` has the right shape: a fresh 48 MB array per
     period (1M customers) costs as much in page faults as drawing the numbers. Same draws, same
-    order.
+    order. They are drawn by compiled code where it can (:mod:`.pcg`, the same numbers).
     """
     if block is None or block.shape != (N_UNIFORMS, n):
         block = np.empty((N_UNIFORMS, n), dtype=np.float32)
+    if pcg.compiled(rng):
+        noise = np.empty(n, dtype=np.float32)
+        pcg.draw(rng, block, noise, 0, n)
+        return block, noise
     rng.random(dtype=np.float32, out=block)
     noise = rng.standard_normal(n, dtype=np.float32)
     return block, noise
@@ -90,6 +94,9 @@ def draw_blocks(
 
     def draw(b: int) -> None:
         lo, hi = bounds[b]
+        if pcg.compiled(generators[b]):
+            pcg.draw(generators[b], block, noise, lo, hi)
+            return
         for row in range(N_UNIFORMS):
             generators[b].random(dtype=np.float32, out=block[row, lo:hi])
         generators[b].standard_normal(dtype=np.float32, out=noise[lo:hi])
