@@ -451,7 +451,7 @@ def load_kernels(market: RelationshipMarket) -> None:
     whole_period(
         *plain_tuples, u, noise, unit_cost, spend, 1, np.ones(2), tally, counts, lever_cost
     )
-    pcg.fill(np.zeros(6, dtype=np.uint64), u, noise, 0, 0)
+    pcg.load()
     if "blocks" in kinds:
         move(c, s, u, *fixed, tally, counts)
         load_block_kernels(c, s, u, terms, rules, unit_cost, links, cohorts, spend, tally, counts)
