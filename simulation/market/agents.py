@@ -7,7 +7,7 @@ the dashboard) see real agents while the dynamics update whole arrays at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import mesa
 
@@ -86,9 +86,12 @@ class Customer(mesa.Agent):
         return ORIGINS[int(self.model.population.origin[self.row])]
 
 
-@dataclass
-class Books:
-    """A firm's accounts for one period (see docs/outputs.md for each field)."""
+class Books(NamedTuple):
+    """A firm's accounts for one period (see docs/outputs.md for each field).
+
+    A tuple, made once per firm and period by :func:`~.phases.books.firm_books`: Mesa's
+    DataCollector records it as it is.
+    """
 
     customers_start: int = 0
     customers: int = 0
@@ -136,7 +139,7 @@ class Books:
     referrals: int = 0
 
 
-BOOK_FIELDS = tuple(f.name for f in fields(Books))
+BOOK_FIELDS = Books._fields
 
 
 class Firm(mesa.Agent):
@@ -173,8 +176,5 @@ class Firm(mesa.Agent):
         return {lever: self.policy.budget * getattr(allocation, lever) for lever in LEVERS}
 
     def record(self, books: Books) -> None:
-        """Close the period's books."""
-        books.cumulative_discounted_profit = (
-            self.books.cumulative_discounted_profit + books.discounted_profit
-        )
+        """Keep the period's books (their cumulative discounted profit includes this period)."""
         self.books = books

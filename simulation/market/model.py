@@ -49,12 +49,9 @@ ALL_ROWS = slice(None)
 _CUSTOMER_ARRAYS = attrgetter(*Customers._fields)
 
 
-_BOOK_VALUES = attrgetter(*BOOK_FIELDS)
-
-
 def _all_books(firm: Firm) -> tuple:
-    """Every field of the firm's books, in the order of :data:`FIRM_REPORTERS`."""
-    return _BOOK_VALUES(firm.books)
+    """Every field of the firm's books, in the order of :data:`FIRM_REPORTERS` (a tuple)."""
+    return firm.books
 
 
 class MarketCollector(mesa.DataCollector):

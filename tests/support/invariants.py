@@ -49,7 +49,7 @@ def check_invariants(model: RelationshipMarket) -> None:
         assert b.profit == pytest.approx(b.revenue - b.cost_total, rel=1e-9, abs=1e-6)
         stages = b.stage_purchase + b.stage_experience + b.stage_bonding + b.stage_advocacy
         assert stages == b.customers
-        for key, value in vars(b).items():
+        for key, value in b._asdict().items():
             if isinstance(value, float) and key not in DOCUMENTED_NAN:
                 assert np.isfinite(value), key
     # Everyone is somewhere: with a firm, a prospect, or lapsed.

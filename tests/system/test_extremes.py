@@ -49,7 +49,7 @@ def books_per_period(scenario: Scenario, policy: str, seed: int) -> dict[str, Bo
 
     def record(market: RelationshipMarket) -> None:
         for firm in market.firm_agents:
-            history[firm.name].append(dict(vars(firm.books)))
+            history[firm.name].append(firm.books._asdict())
 
     run_checked(model, after_step=record)
     assert all(len(rows) == scenario.market.periods for rows in history.values())
