@@ -70,7 +70,7 @@ def move_blocks(
         lo, hi = bounds[b]
         return sort_customers(
             c, s, u, terms, rules, win_back_reach, tracked[b], step, lo, hi, tallies[b],
-            counted[b], promoters[b],
+            counted[b], promoters[b], np.empty(n_firms),
         )  # fmt: skip
 
     listed = each(sort, blocks)

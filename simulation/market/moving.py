@@ -138,9 +138,11 @@ def move(
     n, moving = c.firm.shape[0], rules.move
     win_back_reach = open_period(c, s, spend, unit_cost, moving.dt, tally, counts)
     promoters = np.zeros(terms.price.shape[0])
+    attraction = np.empty(terms.price.shape[0] - 1)
     listed = sort_customers(
-        c, s, u, terms, rules, win_back_reach, cohorts, step, 0, n, tally, counts, promoters
-    )
+        c, s, u, terms, rules, win_back_reach, cohorts, step, 0, n, tally, counts, promoters,
+        attraction,
+    )  # fmt: skip
     n_prospects, n_promoters = listed
     if n_prospects == 0:
         return
@@ -174,7 +176,7 @@ def move(
     forget_weights(s, 0, n_promoters)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@in_place(cache=True, nogil=True)
 def sort_customers(
     c: Customers,
     s: State,
@@ -189,11 +191,14 @@ def sort_customers(
     tally: np.ndarray,
     counts: np.ndarray,
     promoters: np.ndarray,
+    attraction: np.ndarray,
 ) -> tuple[int, int]:
     """Win-back or re-entry and churn for customers ``lo`` to ``hi - 1``; who is a prospect.
 
     The rows of the prospects and promoters are written into ``s.prospects`` and
     ``s.promoters`` from ``lo`` on; ``promoters`` counts the promoters per firm.
+    ``attraction`` is scratch space, one per firm (for where leavers go): compiled without
+    numba's runtime (:func:`.phases.in_place`), this pass makes no arrays.
 
     Returns:
         How many prospects and promoters were listed.
@@ -203,7 +208,6 @@ def sort_customers(
     n_firms = terms.price.shape[0] - 1
     dt = moving.dt
     n_prospects = n_promoters = 0
-    attraction = np.empty(n_firms)  # scratch for where leavers go
     # The arrays the loop reads, out of their tuples once rather than for each customer.
     firm, stage, last_firm, acquired_at = c.firm, s.stage, c.last_firm, c.acquired_at
     satisfaction, churn_probability = c.satisfaction, s.churn_probability
@@ -399,8 +403,18 @@ def acquisition_terms(
 
 @njit(cache=True, nogil=True)
 def prospect_scratch(n_firms: int) -> tuple:
-    """Scratch space for :func:`acquire`, one per thread: exposure, rates and hazards by firm."""
-    return np.zeros(n_firms + 1), np.zeros(n_firms), np.empty(2 * n_firms), np.empty(n_firms)
+    """Scratch space for :func:`acquire`, one per thread.
+
+    Exposure, rates and hazards by firm, and the last reach hazard with its chance
+    (:func:`.phases.acquisition.outcome`).
+    """
+    return (
+        np.zeros(n_firms + 1),
+        np.zeros(n_firms),
+        np.empty(2 * n_firms),
+        np.empty(n_firms),
+        np.empty(2),
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -520,7 +534,8 @@ def acquire(
     word_of_mouth = rules.referral_rate > 0.0
     networked = links.indptr.shape[0] > 0
     pushed = heard_by.shape[0] > 0
-    exposure, referral_rate, buying, reached = scratch
+    exposure, referral_rate, buying, reached, last_reach = scratch
+    last_reach[0] = np.nan  # no prospect seen yet
     indptr, indices, weight, firm = links.indptr, links.indices, s.weight, c.firm
     for k in range(start, start + count):
         a = s.prospects[k]
@@ -547,6 +562,7 @@ def acquire(
             dt,
             buying,
             reached,
+            last_reach,
         )
         if code < 0:
             continue

@@ -105,6 +105,7 @@ def outcome(
     dt: float,
     buying: np.ndarray,
     reached: np.ndarray,
+    last_reach: np.ndarray,
 ) -> int:
     """What happens to one prospect this period, given its uniform ``u``.
 
@@ -113,7 +114,10 @@ def outcome(
     ``exp(-sensitivity x log_offer[f])`` (the log of the offer over the reference price). It
     buys with probability ``1 - exp(-dt x sum of buying hazards)``; if not, it may be reached
     and start considering a firm. Which firm and channel follows from where ``u`` falls among
-    the hazards. ``buying`` (two per firm) and ``reached`` are scratch space.
+    the hazards. ``buying`` (two per firm) and ``reached`` are scratch space; ``last_reach``
+    holds the last prospect's total hazard of being reached and the chance it gives (NaN
+    before the first): prospects who hear no referral all share one, and the exponential is
+    most of what a prospect costs.
 
     Returns:
         -1 nothing, ``f`` considering firm ``f``, ``n_firms + f`` won by ``f``'s advertising,
@@ -124,7 +128,9 @@ def outcome(
     for f in range(n_firms):
         reached[f] = ad_rate[f] + referral_rate[f]
         total_reached += reached[f]
-    p_reach = -math.expm1(-total_reached * dt)
+    if total_reached != last_reach[0]:
+        last_reach[0], last_reach[1] = total_reached, -math.expm1(-total_reached * dt)
+    p_reach = last_reach[1]
     if u >= p_reach:  # most prospects: buying is rarer than being reached, so no purchase
         return -1
     total_buying = 0.0
@@ -162,6 +168,7 @@ def acquisitions(
     out = np.empty(n, dtype=np.int16)
     buying = np.empty(2 * n_firms)
     reached = np.empty(n_firms)
+    last_reach = np.full(2, np.nan)
     for a in range(n):
         out[a] = outcome(
             float(u[a]),
@@ -174,5 +181,6 @@ def acquisitions(
             dt,
             buying,
             reached,
+            last_reach,
         )
     return out
