@@ -49,13 +49,20 @@ class CohortTracker:
         """Counts per cohort and age: cohort_size, active, base_churn_sum (of those active).
 
         One row per (cohort, age) for the non-empty cohorts, by cohort then age; ages run
-        to the horizon. Built from whole arrays: the running totals of leavers are cumulative
-        sums along each cohort's row of the (cohort x age) tables, which add in the same
-        order as one cumulative sum per cohort would.
+        to the horizon.
+        """
+        return cohort_table(self.columns())
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The columns of :meth:`table` (none if no cohort has anyone).
+
+        Built from whole arrays: the running totals of leavers are cumulative sums along each
+        cohort's row of the (cohort x age) tables, which add in the same order as one
+        cumulative sum per cohort would.
         """
         cohorts = np.flatnonzero(self.size[1:]) + 1
         if len(cohorts) == 0:
-            return pd.DataFrame(columns=list(COLUMNS))
+            return {}
         lengths = self.periods - cohorts + 1
         ages = np.arange(self.periods + 1)
         # (cohort x age) cells inside the horizon, in row-major order: by cohort, then age.
@@ -63,15 +70,18 @@ class CohortTracker:
         lost = np.cumsum(self.lost[cohorts], axis=1)[inside]
         base_lost = np.cumsum(self.base_lost[cohorts], axis=1)[inside]
         size = np.repeat(self.size[cohorts], lengths)
-        return pd.DataFrame(
-            {
-                "cohort": np.repeat(cohorts, lengths),
-                "age": np.broadcast_to(ages, inside.shape)[inside],
-                "cohort_size": size,
-                "active": size - lost,
-                "base_churn_sum": np.repeat(self.base_sum[cohorts], lengths) - base_lost,
-            }
-        )
+        return {
+            "cohort": np.repeat(cohorts, lengths),
+            "age": np.broadcast_to(ages, inside.shape)[inside],
+            "cohort_size": size,
+            "active": size - lost,
+            "base_churn_sum": np.repeat(self.base_sum[cohorts], lengths) - base_lost,
+        }
+
+
+def cohort_table(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """:meth:`CohortTracker.table` from its columns (empty, with its column names, if none)."""
+    return pd.DataFrame(columns) if columns else pd.DataFrame(columns=list(COLUMNS))
 
 
 def finish_cohort_table(counts: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The scenario's tables pooled from its runs' tables: ``cohorts.csv`` and ``lifetime_values.csv``.
+"""The scenario's tables pooled from its runs' tables: timeseries, cohorts and lifetime values.
 
 A sweep has hundreds of runs; the parent process pools their tables once every worker has
 finished, so this work is not shared among the workers and is kept to whole-array steps.
@@ -17,6 +17,29 @@ if TYPE_CHECKING:
     from simulation.runs.runner import RunResult
 
 
+def pooled_timeseries(results: list[RunResult]) -> pd.DataFrame:
+    """``timeseries.csv``: the runs' tables one after another, as ``pd.concat`` would join them.
+
+    Joined column by column from the runs' columns: a frame per run, then their
+    concatenation, cost the parent as much as pooling everything else.
+    """
+    if not results:
+        return pd.DataFrame()
+    lengths = [len(r.timeseries_columns["period"]) if r.keeps_timeseries else 0 for r in results]
+    if sum(lengths) == 0:  # the columns' names and types, from a run's one-row table
+        return results[0].timeseries.reset_index(drop=True)
+    kept = [r for r, length in zip(results, lengths, strict=True) if length]
+    owners = np.array([r.policy for r in kept], dtype=object)
+    columns = {
+        "policy": _text(np.repeat(owners, [length for length in lengths if length])),
+        "replication": np.repeat([r.replication for r in kept], [n for n in lengths if n]),
+    }
+    for name in kept[0].timeseries_columns:
+        column = np.concatenate([r.timeseries_columns[name] for r in kept])
+        columns[name] = _text(column) if column.dtype == object else column
+    return pd.DataFrame(columns)
+
+
 def pooled_cohorts(results: list[RunResult]) -> pd.DataFrame:
     """``cohorts.csv``: each policy's cohort counts summed over its runs, then finished.
 
@@ -26,16 +49,16 @@ def pooled_cohorts(results: list[RunResult]) -> pd.DataFrame:
     of its results together. Rows come in order of first appearance; floats are summed as
     pandas sums them (Kahan's compensated sum, in run order), so the table is the same.
     """
-    kept = [r for r in results if not r.cohorts.empty]
+    kept = [r for r in results if r.cohort_columns]
     if not kept:
         return pd.DataFrame()
-    tables = [(r.policy, r.cohorts["cohort"].to_numpy(), r.cohorts["age"].to_numpy()) for r in kept]
+    tables = [(r.policy, r.cohort_columns["cohort"], r.cohort_columns["age"]) for r in kept]
     span = 1 + max(max(cohort.max(), age.max()) for _, cohort, age in tables)
     sums: dict[str, _CohortSums] = {}
     rows: list[tuple[str, np.ndarray]] = []
     for r, (policy, cohort, age) in zip(kept, tables, strict=True):
         grid = sums.setdefault(policy, _CohortSums(span * span))
-        rows.append((policy, grid.add(cohort * span + age, r.cohorts)))
+        rows.append((policy, grid.add(cohort * span + age, r.cohort_columns)))
     cells = np.concatenate([fresh for _, fresh in rows])
     owners = np.array([policy for policy, _ in rows], dtype=object)
     columns = {
@@ -60,13 +83,13 @@ class _CohortSums:
         # The sums by column of cohorts.csv, one per cell (the arrays above, not copies).
         self.totals = {"cohort_size": self.size, "active": self.active, "base_churn_sum": self.base}
 
-    def add(self, cell: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+    def add(self, cell: np.ndarray, table: dict[str, np.ndarray]) -> np.ndarray:
         """Add one run's table (its rows at ``cell``); return the cells it is the first to have."""
         fresh = cell[~self.seen[cell]]
         self.seen[fresh] = True
-        self.size[cell] += table["cohort_size"].to_numpy()
-        self.active[cell] += table["active"].to_numpy()
-        y = table["base_churn_sum"].to_numpy() - self.carry[cell]
+        self.size[cell] += table["cohort_size"]
+        self.active[cell] += table["active"]
+        y = table["base_churn_sum"] - self.carry[cell]
         total = self.base[cell] + y
         carry = (total - self.base[cell]) - y
         self.carry[cell] = np.where(np.isnan(carry), 0.0, carry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from simulation.market.agents import BOOK_FIELDS, Firm
+from simulation.market.cohorts import cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS
-from simulation.runs.pooling import lifetime_values, pooled_cohorts
+from simulation.runs.pooling import lifetime_values, pooled_cohorts, pooled_timeseries
 from simulation.runs.registry import release
 from simulation.runs.stats import (
     EQUIVALENCE_MARGIN,
@@ -36,15 +38,35 @@ LTV_SAMPLE = 2000
 
 @dataclass
 class RunResult:
-    """What one run of one policy produced (the focal firm's outcomes, and all firms' books)."""
+    """What one run of one policy produced (the focal firm's outcomes, and all firms' books).
+
+    Its tables are kept as columns (numpy arrays) and made into data frames when first read:
+    a sweep pools hundreds of runs' columns at once (:mod:`.pooling`), and a search never
+    reads them, so a frame per run would cost more than it serves.
+    """
 
     policy: str
     replication: int
     seed: int
-    timeseries: pd.DataFrame
+    timeseries_columns: dict[str, np.ndarray]
     summary: dict[str, float]
-    cohorts: pd.DataFrame
+    cohort_columns: dict[str, np.ndarray]
     lifetime_values: np.ndarray
+    keeps_timeseries: bool = True
+    """False: only the columns' types are kept (one row, which the table drops)."""
+
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        """One row per period and firm (:func:`firm_timeseries`), with policy and replication."""
+        table = pd.DataFrame(
+            {"policy": self.policy, "replication": self.replication, **self.timeseries_columns}
+        )
+        return table if self.keeps_timeseries else table.iloc[0:0]
+
+    @cached_property
+    def cohorts(self) -> pd.DataFrame:
+        """The focal firm's cohort counts (:meth:`.CohortTracker.table`); empty if untracked."""
+        return cohort_table(self.cohort_columns)
 
 
 @dataclass
@@ -117,8 +139,6 @@ def run_replication(
         if not collect_timeseries:
             # Sweeps keep only the summary: an empty table with the columns and their types.
             columns = {name: column[:1] for name, column in columns.items()}
-        timeseries = pd.DataFrame({"policy": policy, "replication": replication, **columns})
-        cohorts = model.cohorts.table() if model.cohorts is not None else pd.DataFrame()
         sample = values
         if len(values) > LTV_SAMPLE:
             sample = model.rng.choice(values, LTV_SAMPLE, replace=False)
@@ -126,10 +146,11 @@ def run_replication(
             policy=policy,
             replication=replication,
             seed=int(seed),
-            timeseries=timeseries if collect_timeseries else timeseries.iloc[0:0],
+            timeseries_columns=columns,
             summary=summary,
-            cohorts=cohorts,
+            cohort_columns=model.cohorts.columns() if model.cohorts is not None else {},
             lifetime_values=np.sort(sample),
+            keeps_timeseries=collect_timeseries,
         )
     finally:
         if log is not None:
@@ -579,7 +600,7 @@ def collect(
     equivalence_margin: float | None = None,
 ) -> ScenarioResults:
     """Assemble per-run results into the scenario's tables (margin: the scenario's by default)."""
-    timeseries = pd.concat([r.timeseries for r in results], ignore_index=True)
+    timeseries = pooled_timeseries(results)
     summary = pd.DataFrame(
         [
             {"policy": r.policy, "replication": r.replication, "seed": r.seed, **r.summary}

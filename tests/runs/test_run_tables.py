@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from simulation.market.agents import BOOK_FIELDS, Firm
-from simulation.market.cohorts import CohortTracker, finish_cohort_table
+from simulation.market.cohorts import COLUMNS, CohortTracker, finish_cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS, spend_split
-from simulation.runs.pooling import lifetime_values, pooled_cohorts
+from simulation.runs.pooling import lifetime_values, pooled_cohorts, pooled_timeseries
 from simulation.runs.registry import release
 from simulation.runs.runner import (
     firm_timeseries,
@@ -179,7 +179,9 @@ def test_cohorts_of_a_run_are_the_ones_built_cohort_by_cohort(finished_models):
 
 
 def test_no_cohorts_pool_to_an_empty_table():
-    empty = SimpleNamespace(policy="a", cohorts=CohortTracker(3).table())
+    tracker = CohortTracker(3)
+    assert tracker.table().empty and list(tracker.table()) == list(COLUMNS)
+    empty = SimpleNamespace(policy="a", cohort_columns=tracker.columns())
     assert pooled_cohorts([empty, empty]).empty
 
 
@@ -203,7 +205,8 @@ def test_pooled_cohorts_are_pandas_grouped_sums():
                 "base_churn_sum": base,
             }
         )
-        results.append(SimpleNamespace(policy="ab"[run % 2], cohorts=table))
+        columns = {name: table[name].to_numpy() for name in table}
+        results.append(SimpleNamespace(policy="ab"[run % 2], cohorts=table, cohort_columns=columns))
     expected = pooled_by_pandas(results)
     pd.testing.assert_frame_equal(pooled_cohorts(results), expected, check_exact=True)
     # The data tell pandas' compensated sums from plain running sums.
@@ -281,6 +284,24 @@ def test_a_replication_keeps_its_tables_as_before():
     sweep = run_replication(scenario, "balanced", 5, replication=2, collect_timeseries=False)
     pd.testing.assert_frame_equal(sweep.timeseries, expected.iloc[0:0], check_exact=True)
     assert sweep.summary == result.summary
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_pooled_timeseries_is_the_runs_tables_concatenated(keep):
+    """Two policies' runs, interleaved, joined column by column: ``pd.concat``'s table."""
+    scenario = apply_overrides(
+        resize_market(load_scenario("acquisition_vs_retention"), 200),
+        {"market.periods": 6},
+        source="test",
+    )
+    results = [
+        run_replication(scenario, policy, seed, replication, collect_timeseries=keep)
+        for replication, seed in enumerate((3, 4))
+        for policy in ("balanced", "retention_focused")
+    ]
+    expected = pd.concat([r.timeseries for r in results], ignore_index=True)
+    assert len(expected) == (4 * 6 * len(scenario.market.firms) if keep else 0)
+    pd.testing.assert_frame_equal(pooled_timeseries(results), expected, check_exact=True)
 
 
 # --------------------------------------------------------------------------- lifetime values
