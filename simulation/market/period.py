@@ -24,6 +24,7 @@ than one block of customers runs each pass block by block on threads (:func:`in_
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -134,12 +135,48 @@ def run(market: RelationshipMarket) -> None:
         )
     else:
         sums, lifecycle = in_blocks(market, spend, tally, counts, lever_cost)
-    market.tally = dict(zip(TALLIES, tally, strict=True))
+    sales = np.empty((len(SALES), f_none + 1))
+    sales[:-1] = sums
+    sales[-1] = sums[service.SUM_NAMES.index("rewards")] * terms.reward_value
+    market.tally = NamedRows(TALLIES, tally)
     market.customers_start = counts[CUSTOMERS_START]
-    market.lever_cost = dict(zip(service.SERVED_LEVERS, lever_cost, strict=True))
-    market.sales = dict(zip(service.SUM_NAMES, sums, strict=True))
-    market.sales["reward_cost"] = sums[service.SUM_NAMES.index("rewards")] * terms.reward_value
+    market.lever_cost = NamedRows(service.SERVED_LEVERS, lever_cost)
+    market.sales = NamedRows(SALES, sales)
     market.lifecycle = lifecycle
+
+
+class NamedRows(Mapping):
+    """The rows of a table of per-firm numbers, by name (each row one value per firm).
+
+    The period's tallies, sales and lever costs: a row is made when it is read, and the
+    books read the whole table at once (:meth:`lists`).
+    """
+
+    __slots__ = ("names", "table", "_index")
+
+    def __init__(self, names: tuple[str, ...], table: np.ndarray):
+        self.names, self.table = names, table
+        self._index = _ROW_INDEX.get(names) or _ROW_INDEX.setdefault(
+            names, {name: row for row, name in enumerate(names)}
+        )
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.table[self._index[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def lists(self) -> dict[str, list]:
+        """Every row as a list of Python numbers, by name."""
+        return dict(zip(self.names, self.table.tolist(), strict=True))
+
+
+_ROW_INDEX: dict[tuple[str, ...], dict[str, int]] = {}
+# The rows of ``market.sales``: the per-firm sums of the service pass, and the rewards' cost.
+SALES = (*service.SUM_NAMES, "reward_cost")
 
 
 def in_blocks(

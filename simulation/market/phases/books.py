@@ -41,9 +41,9 @@ def close_books(market: RelationshipMarket) -> None:
     total_customers = sum(counts[: market.n_firms])
     market.headcount = (total_customers, sum(sum(row[: EVALUATION + 1]) for row in stages))
     tables = {
-        "tally": _lists(market.tally),
-        "sales": _lists(market.sales),
-        "lever": _lists(market.lever_cost),
+        "tally": market.tally.lists(),
+        "sales": market.sales.lists(),
+        "lever": market.lever_cost.lists(),
         "customers_start": market.customers_start.tolist(),
         "stages": stages,
         "satisfaction": sat_sum.tolist(),
@@ -59,10 +59,6 @@ def close_books(market: RelationshipMarket) -> None:
     for firm in market.firm_agents:
         cumulative = firm.books.cumulative_discounted_profit
         firm.record(firm_books(tables, firm.index, counts, total_customers, discount, cumulative))
-
-
-def _lists(table: dict[str, np.ndarray]) -> dict[str, list]:
-    return {name: values.tolist() for name, values in table.items()}
 
 
 def firm_books(
