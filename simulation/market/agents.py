@@ -89,7 +89,7 @@ class Customer(mesa.Agent):
 class Books(NamedTuple):
     """A firm's accounts for one period (see docs/outputs.md for each field).
 
-    A tuple, made once per firm and period by :func:`~.phases.books.firm_books`: Mesa's
+    A tuple, made once per firm and period by :func:`~.phases.books.close_books`: Mesa's
     DataCollector records it as it is.
     """
 

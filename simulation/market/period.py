@@ -485,9 +485,11 @@ def load_kernels(market: RelationshipMarket) -> None:
     lever_cost = np.zeros((service.N_SERVED_LEVERS, n_firms + 1))
     fixed = (terms, rules, unit_cost, links, cohorts, spend, 1)
     plain_tuples = plain(c, s, terms, rules, links, cohorts)
-    whole_period(
+    _, lifecycle = whole_period(
         *plain_tuples, u, noise, unit_cost, spend, 1, np.ones(2), tally, counts, lever_cost
     )
+    sales = np.zeros((len(SALES), n_firms + 1))
+    books.accounts(tally, counts[CUSTOMERS_START], lever_cost, sales, *lifecycle, n_firms, 1.0)
     pcg.load()
     if "blocks" in kinds:
         move(c, s, u, *fixed, tally, counts)

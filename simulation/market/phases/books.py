@@ -9,13 +9,16 @@ value, satisfaction, the net promoter score and the lifecycle mix.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
-from simulation.market.agents import Books
+from simulation.market.agents import BOOK_FIELDS, Books
+from simulation.market.moving import TALLIES
 from simulation.market.parameters import StageRules
+from simulation.market.phases.service import SERVED_LEVERS, SUM_NAMES
 from simulation.market.population import STAGE, Customers
 
 if TYPE_CHECKING:
@@ -33,132 +36,179 @@ def close_books(market: RelationshipMarket) -> None:
     Also leaves the market's head counts (``market.headcount``: customers of any firm,
     prospects) for the model's reporters.
     """
-    by_stage, sat_sum, promoters, detractors, lapsed_by, evaluating_by = market.lifecycle
-    # Python numbers throughout: a firm's accounts are a few dozen scalar operations, and on
-    # numpy scalars (or numpy calls on arrays of a few firms) each costs ten times as much.
-    stages = by_stage.tolist()
-    counts = [sum(row) for row in stages]
-    total_customers = sum(counts[: market.n_firms])
-    market.headcount = (total_customers, sum(sum(row[: EVALUATION + 1]) for row in stages))
-    tables = {
-        "tally": market.tally.lists(),
-        "sales": market.sales.lists(),
-        "lever": market.lever_cost.lists(),
-        "customers_start": market.customers_start.tolist(),
-        "stages": stages,
-        "satisfaction": sat_sum.tolist(),
-        "promoters": promoters.tolist(),
-        "detractors": detractors.tolist(),
-        "lapsed": lapsed_by.tolist(),
-        "evaluating": evaluating_by.tolist(),
-        "discovery": sum(row[DISCOVERY] for row in stages),
-    }
     # A period's cash flows fall through the period: discounted from its middle, so that the
     # NPV does not depend on the period length.
     discount = (1 + market.discount_per_period) ** -(market.steps - 0.5)
+    whole, real, market.headcount = accounts(
+        market.tally.table,
+        market.customers_start,
+        market.lever_cost.table,
+        market.sales.table,
+        *market.lifecycle,
+        market.n_firms,
+        discount,
+    )
+    wholes, reals = whole.tolist(), real.tolist()
     for firm in market.firm_agents:
-        cumulative = firm.books.cumulative_discounted_profit
-        firm.record(firm_books(tables, firm.index, counts, total_customers, discount, cumulative))
+        row = reals[firm.index]
+        row[CUMULATIVE] = firm.books.cumulative_discounted_profit + row[DISCOUNTED]
+        firm.record(Books._make(_IN_FIELD_ORDER(wholes[firm.index] + row)))
 
 
-def firm_books(
-    tables: dict, i: int, counts: list, total: int, discount: float, cumulative: float
-) -> Books:
-    """Accounts of firm ``i`` for this period, from the tallies of the phases.
+# The books' whole numbers and their other numbers, each in the order of the books' fields:
+# the columns of the two tables :func:`accounts` makes.
+WHOLE_FIELDS = tuple(name for name in BOOK_FIELDS if type(Books._field_defaults[name]) is int)
+REAL_FIELDS = tuple(name for name in BOOK_FIELDS if name not in WHOLE_FIELDS)
+_IN_FIELD_ORDER = itemgetter(*((WHOLE_FIELDS + REAL_FIELDS).index(name) for name in BOOK_FIELDS))
+DISCOUNTED = REAL_FIELDS.index("discounted_profit")
+CUMULATIVE = REAL_FIELDS.index("cumulative_discounted_profit")
+# Rows of the period's tables (:mod:`simulation.market.period`).
+(
+    ACQUIRED_ADVERTISING,
+    ACQUIRED_REFERRAL,
+    ACQUIRED_WIN_BACK,
+    ACQUIRED_FROM_RIVAL,
+    CHURNED_TO_RIVAL,
+    CHURNED_OUT,
+    COST_REFERRAL,
+    COST_WIN_BACK,
+    COST_ADVERTISING,
+) = (TALLIES.index(name) for name in TALLIES)
+COMPLAINTS, THANK_YOU, PERSONALISATION, CROSS_SELL, LOYALTY = (
+    SERVED_LEVERS.index(name)
+    for name in ("complaint_handling", "thank_you", "personalisation", "cross_sell", "loyalty")
+)
+REVENUE, PRODUCT, SERVICE, DISCOUNT, _, REWARD_COST = range(len(SUM_NAMES) + 1)
 
-    ``tables`` holds, as lists, the period's ``tally``, ``sales`` and ``lever`` costs (name
-    to one value per firm), ``customers_start`` and the counts of :func:`lifecycle` (people by
-    firm and stage, summed satisfaction, promoters, detractors, lapsed and evaluating by
-    firm, and ``discovery``: everyone in discovery). ``cumulative`` is the firm's cumulative
-    discounted profit before this period.
+
+@njit(cache=True, nogil=True)
+def accounts(
+    tally: np.ndarray,
+    customers_start: np.ndarray,
+    lever: np.ndarray,
+    sales: np.ndarray,
+    by_stage: np.ndarray,
+    satisfaction: np.ndarray,
+    promoters: np.ndarray,
+    detractors: np.ndarray,
+    lapsed: np.ndarray,
+    evaluating: np.ndarray,
+    n_firms: int,
+    discount: float,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Every firm's accounts for the period, from the tables of the passes.
+
+    ``tally``, ``lever`` and ``sales`` are the period's tables (rows :data:`.moving.TALLIES`,
+    :data:`.service.SERVED_LEVERS`, and the service sums then the rewards' cost), one column
+    per firm; the rest are the counts of :func:`lifecycle`. The cumulative discounted profit
+    is left at zero: it is the firm's own running total (:func:`close_books`).
+
+    Returns:
+        The books' whole numbers (:data:`WHOLE_FIELDS`) and other numbers
+        (:data:`REAL_FIELDS`), one row per firm, and the market's head counts: customers of
+        any firm, and prospects.
     """
-    t, sales, lever = tables["tally"], tables["sales"], tables["lever"]
-    customers_start, customers = tables["customers_start"][i], counts[i]
-    acquired_referral = int(t["acquired_referral"][i])
-    acquired = (
-        int(t["acquired_advertising"][i])
-        + acquired_referral
-        + int(t["acquired_win_back"][i])
-        + int(t["acquired_from_rival"][i])
-    )
-    churned = int(t["churned_to_rival"][i]) + int(t["churned_out_of_market"][i])
-    churn_rate = churned / customers_start if customers_start else 0.0
-    acquisition_cost = (
-        t["cost_advertising"][i]
-        + sales["discount"][i]
-        + t["cost_referral"][i]
-        + t["cost_win_back"][i]
-    )
-    # The loyalty programme's running cost and the rewards its members redeemed.
-    loyalty = lever["loyalty"][i] + sales["reward_cost"][i]
-    retention_cost = (
-        lever["thank_you"][i]
-        + lever["complaint_handling"][i]
-        + loyalty
-        + lever["personalisation"][i]
-        + lever["cross_sell"][i]
-    )
-    marketing_cost = acquisition_cost + retention_cost
-    cost_total = sales["product"][i] + sales["service"][i] + marketing_cost
-    profit = sales["revenue"][i] - cost_total
-    retained = customers_start - churned
-    mean_satisfaction = net_promoter_score = float("nan")
-    if customers:
-        mean_satisfaction = tables["satisfaction"][i] / customers
-        # Net promoter score: share of promoters minus share of detractors, in points.
-        net_promoters = float(tables["promoters"][i] - tables["detractors"][i])
-        net_promoter_score = 100 * net_promoters / customers
-    stages = tables["stages"][i]
-    # Every field in order, made at once: setting 44 fields one by one cost more than the
-    # period's arithmetic.
-    return Books._make(
-        (
-            customers_start,
+    whole = np.zeros((n_firms, len(WHOLE_FIELDS)), dtype=np.int64)
+    real = np.zeros((n_firms, len(REAL_FIELDS)))
+    counts = np.zeros(by_stage.shape[0], dtype=np.int64)
+    prospects = discovery = 0
+    for f in range(by_stage.shape[0]):
+        for stage in range(by_stage.shape[1]):
+            counts[f] += by_stage[f, stage]
+            if stage <= EVALUATION:
+                prospects += by_stage[f, stage]
+        discovery += by_stage[f, DISCOVERY]
+    total = 0
+    for f in range(n_firms):
+        total += counts[f]
+    for f in range(n_firms):
+        customers = counts[f]
+        acquired_referral = np.int64(tally[ACQUIRED_REFERRAL, f])
+        acquired = (
+            np.int64(tally[ACQUIRED_ADVERTISING, f])
+            + acquired_referral
+            + np.int64(tally[ACQUIRED_WIN_BACK, f])
+            + np.int64(tally[ACQUIRED_FROM_RIVAL, f])
+        )
+        churned = np.int64(tally[CHURNED_TO_RIVAL, f]) + np.int64(tally[CHURNED_OUT, f])
+        churn_rate = churned / customers_start[f] if customers_start[f] else 0.0
+        acquisition_cost = (
+            tally[COST_ADVERTISING, f]
+            + sales[DISCOUNT, f]
+            + tally[COST_REFERRAL, f]
+            + tally[COST_WIN_BACK, f]
+        )
+        # The loyalty programme's running cost and the rewards its members redeemed.
+        loyalty = lever[LOYALTY, f] + sales[REWARD_COST, f]
+        retention_cost = (
+            lever[THANK_YOU, f]
+            + lever[COMPLAINTS, f]
+            + loyalty
+            + lever[PERSONALISATION, f]
+            + lever[CROSS_SELL, f]
+        )
+        marketing_cost = acquisition_cost + retention_cost
+        cost_total = sales[PRODUCT, f] + sales[SERVICE, f] + marketing_cost
+        profit = sales[REVENUE, f] - cost_total
+        retained = customers_start[f] - churned
+        mean_satisfaction = net_promoter_score = np.nan
+        if customers:
+            mean_satisfaction = satisfaction[f] / customers
+            # Net promoter score: share of promoters minus share of detractors, in points.
+            net_promoter_score = 100 * float(promoters[f] - detractors[f]) / customers
+        wholes = (
+            customers_start[f],
             customers,
             acquired,
-            int(t["acquired_advertising"][i]),
+            np.int64(tally[ACQUIRED_ADVERTISING, f]),
             acquired_referral,
-            int(t["acquired_win_back"][i]),
-            int(t["acquired_from_rival"][i]),
+            np.int64(tally[ACQUIRED_WIN_BACK, f]),
+            np.int64(tally[ACQUIRED_FROM_RIVAL, f]),
             churned,
-            int(t["churned_to_rival"][i]),
-            int(t["churned_out_of_market"][i]),
+            np.int64(tally[CHURNED_TO_RIVAL, f]),
+            np.int64(tally[CHURNED_OUT, f]),
+            np.int64(discovery),
+            evaluating[f],
+            by_stage[f, PURCHASE],
+            by_stage[f, EXPERIENCE],
+            by_stage[f, BONDING],
+            by_stage[f, ADVOCACY],
+            lapsed[f],
+            acquired_referral,  # referrals
+        )
+        reals = (
             1.0 - churn_rate,
             churn_rate,
-            sales["revenue"][i],
-            sales["product"][i],
-            sales["service"][i],
-            t["cost_advertising"][i],
-            sales["discount"][i],
-            t["cost_referral"][i],
-            t["cost_win_back"][i],
-            lever["thank_you"][i],
-            lever["complaint_handling"][i],
+            sales[REVENUE, f],
+            sales[PRODUCT, f],
+            sales[SERVICE, f],
+            tally[COST_ADVERTISING, f],
+            sales[DISCOUNT, f],
+            tally[COST_REFERRAL, f],
+            tally[COST_WIN_BACK, f],
+            lever[THANK_YOU, f],
+            lever[COMPLAINTS, f],
             loyalty,
-            lever["personalisation"][i],
-            lever["cross_sell"][i],
+            lever[PERSONALISATION, f],
+            lever[CROSS_SELL, f],
             acquisition_cost,
             retention_cost,
             marketing_cost,
             cost_total,
             profit,
             profit * discount,
-            cumulative + profit * discount,
-            acquisition_cost / acquired if acquired else float("nan"),
-            retention_cost / retained if retained > 0 else float("nan"),
+            0.0,  # the cumulative discounted profit: the firm's own running total
+            acquisition_cost / acquired if acquired else np.nan,
+            retention_cost / retained if retained > 0 else np.nan,
             mean_satisfaction,
             net_promoter_score,
-            tables["discovery"],
-            tables["evaluating"][i],
-            stages[PURCHASE],
-            stages[EXPERIENCE],
-            stages[BONDING],
-            stages[ADVOCACY],
-            tables["lapsed"][i],
             customers / total if total else 0.0,
-            acquired_referral,
         )
-    )
+        for column, value in enumerate(wholes):
+            whole[f, column] = value
+        for column, value in enumerate(reals):
+            real[f, column] = value
+    return whole, real, (total, prospects)
 
 
 @njit(cache=True, nogil=True)
