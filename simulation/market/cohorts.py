@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -51,10 +53,10 @@ class CohortTracker:
         One row per (cohort, age) for the non-empty cohorts, by cohort then age; ages run
         to the horizon.
         """
-        return cohort_table(self.columns())
+        return cohort_table(self.counts())
 
-    def columns(self) -> dict[str, np.ndarray]:
-        """The columns of :meth:`table` (none if no cohort has anyone).
+    def counts(self) -> CohortCounts | None:
+        """The counts of :meth:`table`, compact (None if no cohort has anyone).
 
         Built from whole arrays: the running totals of leavers are cumulative sums along each
         cohort's row of the (cohort x age) tables, which add in the same order as one
@@ -62,26 +64,53 @@ class CohortTracker:
         """
         cohorts = np.flatnonzero(self.size[1:]) + 1
         if len(cohorts) == 0:
-            return {}
+            return None
         lengths = self.periods - cohorts + 1
         ages = np.arange(self.periods + 1)
         # (cohort x age) cells inside the horizon, in row-major order: by cohort, then age.
         inside = ages[None, :] < lengths[:, None]
         lost = np.cumsum(self.lost[cohorts], axis=1)[inside]
         base_lost = np.cumsum(self.base_lost[cohorts], axis=1)[inside]
-        size = np.repeat(self.size[cohorts], lengths)
+        return CohortCounts(
+            cohorts,
+            lengths,
+            self.size[cohorts],
+            (np.repeat(self.size[cohorts], lengths) - lost).astype(np.int32),
+            np.repeat(self.base_sum[cohorts], lengths) - base_lost,
+        )
+
+
+class CohortCounts(NamedTuple):
+    """One run's counts per cohort and age, kept compact: a sweep's workers send them back.
+
+    The rows of :meth:`CohortTracker.table` are each cohort's ages in turn; only what is
+    active and its baseline churn differ from row to row (a third of the table's bytes).
+    """
+
+    cohorts: np.ndarray  # the cohorts with anyone, ascending
+    ages: np.ndarray  # how many ages each is followed for (to the horizon)
+    size: np.ndarray  # each cohort's size
+    active: np.ndarray  # still active, by cohort then age (int32)
+    base_churn_sum: np.ndarray  # the active ones' summed baseline churn, by cohort then age
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The columns of :meth:`CohortTracker.table`, one row per cohort and age."""
+        starts = np.cumsum(self.ages) - self.ages
+        age = np.arange(len(self.active)) - np.repeat(starts, self.ages)
         return {
-            "cohort": np.repeat(cohorts, lengths),
-            "age": np.broadcast_to(ages, inside.shape)[inside],
-            "cohort_size": size,
-            "active": size - lost,
-            "base_churn_sum": np.repeat(self.base_sum[cohorts], lengths) - base_lost,
+            "cohort": np.repeat(self.cohorts, self.ages),
+            "age": age,
+            "cohort_size": np.repeat(self.size, self.ages),
+            "active": self.active.astype(np.int64),
+            "base_churn_sum": self.base_churn_sum,
         }
 
 
-def cohort_table(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """:meth:`CohortTracker.table` from its columns (empty, with its column names, if none)."""
-    return pd.DataFrame(columns) if columns else pd.DataFrame(columns=list(COLUMNS))
+def cohort_table(counts: CohortCounts | None) -> pd.DataFrame:
+    """:meth:`CohortTracker.table` from its counts (empty, with its column names, if none)."""
+    if counts is None:
+        return pd.DataFrame(columns=list(COLUMNS))
+    return pd.DataFrame(counts.columns())
 
 
 def finish_cohort_table(counts: pd.DataFrame) -> pd.DataFrame:

@@ -49,16 +49,16 @@ def pooled_cohorts(results: list[RunResult]) -> pd.DataFrame:
     of its results together. Rows come in order of first appearance; floats are summed as
     pandas sums them (Kahan's compensated sum, in run order), so the table is the same.
     """
-    kept = [r for r in results if r.cohort_columns]
+    kept = [(r.policy, r.cohort_counts.columns()) for r in results if r.cohort_counts is not None]
     if not kept:
         return pd.DataFrame()
-    tables = [(r.policy, r.cohort_columns["cohort"], r.cohort_columns["age"]) for r in kept]
+    tables = [(policy, columns["cohort"], columns["age"]) for policy, columns in kept]
     span = 1 + max(max(cohort.max(), age.max()) for _, cohort, age in tables)
     sums: dict[str, _CohortSums] = {}
     rows: list[tuple[str, np.ndarray]] = []
-    for r, (policy, cohort, age) in zip(kept, tables, strict=True):
+    for (policy, columns), (_, cohort, age) in zip(kept, tables, strict=True):
         grid = sums.setdefault(policy, _CohortSums(span * span))
-        rows.append((policy, grid.add(cohort * span + age, r.cohort_columns)))
+        rows.append((policy, grid.add(cohort * span + age, columns)))
     cells = np.concatenate([fresh for _, fresh in rows])
     owners = np.array([policy for policy, _ in rows], dtype=object)
     columns = {

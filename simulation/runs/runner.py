@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.market.agents import BOOK_FIELDS, Firm
-from simulation.market.cohorts import cohort_table
+from simulation.market.cohorts import CohortCounts, cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS
 from simulation.runs.pooling import lifetime_values, pooled_cohorts, pooled_timeseries
@@ -50,7 +50,7 @@ class RunResult:
     seed: int
     timeseries_columns: dict[str, np.ndarray]
     summary: dict[str, float]
-    cohort_columns: dict[str, np.ndarray]
+    cohort_counts: CohortCounts | None
     lifetime_values: np.ndarray
     keeps_timeseries: bool = True
     """False: only the columns' types are kept (one row, which the table drops)."""
@@ -66,7 +66,7 @@ class RunResult:
     @cached_property
     def cohorts(self) -> pd.DataFrame:
         """The focal firm's cohort counts (:meth:`.CohortTracker.table`); empty if untracked."""
-        return cohort_table(self.cohort_columns)
+        return cohort_table(self.cohort_counts)
 
 
 @dataclass
@@ -148,7 +148,7 @@ def run_replication(
             seed=int(seed),
             timeseries_columns=columns,
             summary=summary,
-            cohort_columns=model.cohorts.columns() if model.cohorts is not None else {},
+            cohort_counts=model.cohorts.counts() if model.cohorts is not None else None,
             lifetime_values=np.sort(sample),
             keeps_timeseries=collect_timeseries,
         )

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from simulation.market.agents import BOOK_FIELDS, Firm
-from simulation.market.cohorts import COLUMNS, CohortTracker, finish_cohort_table
+from simulation.market.cohorts import COLUMNS, CohortCounts, CohortTracker, finish_cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS, spend_split
 from simulation.runs.pooling import lifetime_values, pooled_cohorts, pooled_timeseries
@@ -181,7 +181,8 @@ def test_cohorts_of_a_run_are_the_ones_built_cohort_by_cohort(finished_models):
 def test_no_cohorts_pool_to_an_empty_table():
     tracker = CohortTracker(3)
     assert tracker.table().empty and list(tracker.table()) == list(COLUMNS)
-    empty = SimpleNamespace(policy="a", cohort_columns=tracker.columns())
+    assert tracker.counts() is None
+    empty = SimpleNamespace(policy="a", cohort_counts=tracker.counts())
     assert pooled_cohorts([empty, empty]).empty
 
 
@@ -192,21 +193,13 @@ def test_pooled_cohorts_are_pandas_grouped_sums():
     results = []
     for run in range(8):
         cohorts = np.sort([1, *rng.choice(np.arange(2, 7), size=2, replace=False)])
-        ages = [np.arange(7 - c) for c in cohorts]
-        rows = sum(len(a) for a in ages)
-        base = rng.choice([0.1, 1.0, 3.3], rows)
+        ages = 7 - cohorts
+        base = rng.choice([0.1, 1.0, 3.3], ages.sum())
         base[0] = 1e16 if run < 2 else 1.0  # cohort 1, age 0: each policy's 1e16 + 1 + 1 + 1
-        table = pd.DataFrame(
-            {
-                "cohort": np.repeat(cohorts, [len(a) for a in ages]),
-                "age": np.concatenate(ages),
-                "cohort_size": rng.integers(1, 100, rows),
-                "active": rng.integers(0, 100, rows),
-                "base_churn_sum": base,
-            }
-        )
-        columns = {name: table[name].to_numpy() for name in table}
-        results.append(SimpleNamespace(policy="ab"[run % 2], cohorts=table, cohort_columns=columns))
+        active = rng.integers(0, 100, ages.sum()).astype(np.int32)
+        counts = CohortCounts(cohorts, ages, rng.integers(1, 100, len(cohorts)), active, base)
+        table = pd.DataFrame(counts.columns())
+        results.append(SimpleNamespace(policy="ab"[run % 2], cohorts=table, cohort_counts=counts))
     expected = pooled_by_pandas(results)
     pd.testing.assert_frame_equal(pooled_cohorts(results), expected, check_exact=True)
     # The data tell pandas' compensated sums from plain running sums.
