@@ -55,7 +55,7 @@ _HOMES = {
     "RelationshipMarket": "simulation.market.model",
     "Scenario": "simulation.scenario.schema",
     "ScenarioError": "simulation.errors",
-    "ScenarioResults": "simulation.runs.runner",
+    "ScenarioResults": "simulation.runs.results",
     "analyse": "simulation.experiments",
     "analyze": "simulation.experiments",
     "apply_overrides": "simulation.scenario.loading",
@@ -90,12 +90,8 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and editors
         sample,
     )
     from simulation.market.model import RelationshipMarket
-    from simulation.runs.runner import (
-        ScenarioResults,
-        replication_seeds,
-        run_replication,
-        run_scenario,
-    )
+    from simulation.runs.results import ScenarioResults
+    from simulation.runs.runner import replication_seeds, run_replication, run_scenario
     from simulation.scenario.controls import configure, resize_market
     from simulation.scenario.loading import apply_overrides, bundled_scenarios, load_scenario
     from simulation.scenario.schema import Scenario

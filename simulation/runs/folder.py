@@ -28,7 +28,7 @@ from simulation.runs.answer_plots import plot_against_leader, plot_npv_sources  
 from simulation.runs.decomposition import decompose_npv  # noqa: E402
 from simulation.runs.provenance import versions  # noqa: E402
 from simulation.runs.report import render_report  # noqa: E402
-from simulation.runs.runner import ScenarioResults  # noqa: E402
+from simulation.runs.results import ScenarioResults  # noqa: E402
 from simulation.runs.stats import EQUIVALENCE_MARGIN  # noqa: E402
 from simulation.runs.target import (  # noqa: E402
     Claim,

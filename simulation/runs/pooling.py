@@ -14,7 +14,7 @@ import pandas as pd
 from simulation.market.cohorts import finish_cohort_table
 
 if TYPE_CHECKING:
-    from simulation.runs.runner import RunResult
+    from simulation.runs.results import RunResult
 
 
 def pooled_timeseries(results: list[RunResult]) -> pd.DataFrame:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +16,12 @@ import numpy as np
 import pandas as pd
 
 from simulation.market.agents import BOOK_FIELDS, Firm
-from simulation.market.cohorts import CohortCounts, cohort_table
 from simulation.market.model import RelationshipMarket
 from simulation.runs.decomposition import MARKETING_CHANNELS
 from simulation.runs.pooling import lifetime_values, pooled_cohorts, pooled_timeseries
 from simulation.runs.registry import release
+from simulation.runs.results import RunResult, ScenarioResults
 from simulation.runs.stats import (
-    EQUIVALENCE_MARGIN,
     against_leader,
     compare_policies,
     is_settled,
@@ -34,58 +31,6 @@ from simulation.runs.workers import process_pool
 from simulation.scenario.schema import Scenario
 
 LTV_SAMPLE = 2000
-
-
-@dataclass
-class RunResult:
-    """What one run of one policy produced (the focal firm's outcomes, and all firms' books).
-
-    Its tables are kept as columns (numpy arrays) and made into data frames when first read:
-    a sweep pools hundreds of runs' columns at once (:mod:`.pooling`), and a search never
-    reads them, so a frame per run would cost more than it serves.
-    """
-
-    policy: str
-    replication: int
-    seed: int
-    timeseries_columns: dict[str, np.ndarray]
-    summary: dict[str, float]
-    cohort_counts: CohortCounts | None
-    lifetime_values: np.ndarray
-    keeps_timeseries: bool = True
-    """False: only the columns' types are kept (one row, which the table drops)."""
-
-    @cached_property
-    def timeseries(self) -> pd.DataFrame:
-        """One row per period and firm (:func:`firm_timeseries`), with policy and replication."""
-        table = pd.DataFrame(
-            {"policy": self.policy, "replication": self.replication, **self.timeseries_columns}
-        )
-        return table if self.keeps_timeseries else table.iloc[0:0]
-
-    @cached_property
-    def cohorts(self) -> pd.DataFrame:
-        """The focal firm's cohort counts (:meth:`.CohortTracker.table`); empty if untracked."""
-        return cohort_table(self.cohort_counts)
-
-
-@dataclass
-class ScenarioResults:
-    """Every run of a scenario, as the tidy tables of ``docs/outputs.md``."""
-
-    scenario: Scenario
-    policies: list[str]
-    seeds: list[int]
-    timeseries: pd.DataFrame
-    summary: pd.DataFrame
-    cohorts: pd.DataFrame
-    lifetime_values: pd.DataFrame
-    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
-    equivalence_margin: float = EQUIVALENCE_MARGIN
-    """Differences in NPV within this share of a policy's NPV are practical ties."""
-    until_decided: dict[str, Any] | None = None
-    """How replications were added until the verdict settled (``start``, ``cap``,
-    ``settled``), or None when the number was fixed."""
 
 
 def replication_seeds(master_seed: int, n: int, key: tuple[int, ...] = ()) -> list[int]:
