@@ -162,23 +162,12 @@ def _uniform(r):
 
 
 @intrinsic
-def _words_at(typingctx, address):
-    """The memory at an address, as 64-bit words."""
-    signature = types.CPointer(types.uint64)(types.uint64)
+def _memory_at(typingctx, address):
+    """The memory at an address (a ``void *`` for ``numba.carray``)."""
+    signature = types.voidptr(types.uint64)
 
     def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-
-    return signature, codegen
-
-
-@intrinsic
-def _halves_at(typingctx, address):
-    """The memory at an address, as 32-bit words."""
-    signature = types.CPointer(types.uint32)(types.uint64)
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], ir.IntType(32).as_pointer())
+        return builder.inttoptr(args[0], context.get_value_type(types.voidptr))
 
     return signature, codegen
 
@@ -190,8 +179,9 @@ def fill_in_place(address: int, u: np.ndarray, noise: np.ndarray, lo: int, hi: i
     Only where :func:`numpy_layout` holds.
     """
     address = np.uint64(address)
-    words = carray(_words_at(_words_at(address)[0]), 4)
-    halves = carray(_halves_at(address + np.uint64(8)), 2)
+    pointer = carray(_memory_at(address), 1, np.uint64)[0]  # to the 128-bit state
+    words = carray(_memory_at(pointer), 4, np.uint64)
+    halves = carray(_memory_at(address + np.uint64(8)), 2, np.uint32)
     fill(words, halves, u, noise, lo, hi)
 
 

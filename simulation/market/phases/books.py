@@ -16,9 +16,26 @@ import numpy as np
 from numba import njit
 
 from simulation.market.agents import BOOK_FIELDS, Books
-from simulation.market.moving import TALLIES
+from simulation.market.moving import (
+    ACQUIRED_ADVERTISING,
+    ACQUIRED_FROM_RIVAL,
+    ACQUIRED_REFERRAL,
+    ACQUIRED_WIN_BACK,
+    CHURNED_OUT,
+    CHURNED_TO_RIVAL,
+    COST_ADVERTISING,
+    COST_REFERRAL,
+    COST_WIN_BACK,
+)
 from simulation.market.parameters import StageRules
-from simulation.market.phases.service import SERVED_LEVERS, SUM_NAMES
+from simulation.market.phases.service import (
+    COMPLAINT_HANDLING,
+    CROSS_SELL,
+    LOYALTY,
+    PERSONALISATION,
+    SUM_NAMES,
+    THANK_YOU,
+)
 from simulation.market.population import STAGE, Customers
 
 if TYPE_CHECKING:
@@ -62,22 +79,8 @@ REAL_FIELDS = tuple(name for name in BOOK_FIELDS if name not in WHOLE_FIELDS)
 _IN_FIELD_ORDER = itemgetter(*((WHOLE_FIELDS + REAL_FIELDS).index(name) for name in BOOK_FIELDS))
 DISCOUNTED = REAL_FIELDS.index("discounted_profit")
 CUMULATIVE = REAL_FIELDS.index("cumulative_discounted_profit")
-# Rows of the period's tables (:mod:`simulation.market.period`).
-(
-    ACQUIRED_ADVERTISING,
-    ACQUIRED_REFERRAL,
-    ACQUIRED_WIN_BACK,
-    ACQUIRED_FROM_RIVAL,
-    CHURNED_TO_RIVAL,
-    CHURNED_OUT,
-    COST_REFERRAL,
-    COST_WIN_BACK,
-    COST_ADVERTISING,
-) = (TALLIES.index(name) for name in TALLIES)
-COMPLAINTS, THANK_YOU, PERSONALISATION, CROSS_SELL, LOYALTY = (
-    SERVED_LEVERS.index(name)
-    for name in ("complaint_handling", "thank_you", "personalisation", "cross_sell", "loyalty")
-)
+# Rows of the period's sales table (:mod:`simulation.market.period`): the service sums, then
+# the rewards' cost.
 REVENUE, PRODUCT, SERVICE, DISCOUNT, _, REWARD_COST = range(len(SUM_NAMES) + 1)
 
 
@@ -142,7 +145,7 @@ def accounts(
         loyalty = lever[LOYALTY, f] + sales[REWARD_COST, f]
         retention_cost = (
             lever[THANK_YOU, f]
-            + lever[COMPLAINTS, f]
+            + lever[COMPLAINT_HANDLING, f]
             + loyalty
             + lever[PERSONALISATION, f]
             + lever[CROSS_SELL, f]
@@ -187,7 +190,7 @@ def accounts(
             tally[COST_REFERRAL, f],
             tally[COST_WIN_BACK, f],
             lever[THANK_YOU, f],
-            lever[COMPLAINTS, f],
+            lever[COMPLAINT_HANDLING, f],
             loyalty,
             lever[PERSONALISATION, f],
             lever[CROSS_SELL, f],
