@@ -113,17 +113,7 @@ def accounts(
     """
     whole = np.zeros((n_firms, len(WHOLE_FIELDS)), dtype=np.int64)
     real = np.zeros((n_firms, len(REAL_FIELDS)))
-    counts = np.zeros(by_stage.shape[0], dtype=np.int64)
-    prospects = discovery = 0
-    for f in range(by_stage.shape[0]):
-        for stage in range(by_stage.shape[1]):
-            counts[f] += by_stage[f, stage]
-            if stage <= EVALUATION:
-                prospects += by_stage[f, stage]
-        discovery += by_stage[f, DISCOVERY]
-    total = 0
-    for f in range(n_firms):
-        total += counts[f]
+    counts, total, prospects, discovery = people(by_stage, n_firms)
     for f in range(n_firms):
         customers = counts[f]
         acquired_referral = np.int64(tally[ACQUIRED_REFERRAL, f])
@@ -135,21 +125,7 @@ def accounts(
         )
         churned = np.int64(tally[CHURNED_TO_RIVAL, f]) + np.int64(tally[CHURNED_OUT, f])
         churn_rate = churned / customers_start[f] if customers_start[f] else 0.0
-        acquisition_cost = (
-            tally[COST_ADVERTISING, f]
-            + sales[DISCOUNT, f]
-            + tally[COST_REFERRAL, f]
-            + tally[COST_WIN_BACK, f]
-        )
-        # The loyalty programme's running cost and the rewards its members redeemed.
-        loyalty = lever[LOYALTY, f] + sales[REWARD_COST, f]
-        retention_cost = (
-            lever[THANK_YOU, f]
-            + lever[COMPLAINT_HANDLING, f]
-            + loyalty
-            + lever[PERSONALISATION, f]
-            + lever[CROSS_SELL, f]
-        )
+        acquisition_cost, loyalty, retention_cost = marketing_costs(tally, lever, sales, f)
         marketing_cost = acquisition_cost + retention_cost
         cost_total = sales[PRODUCT, f] + sales[SERVICE, f] + marketing_cost
         profit = sales[REVENUE, f] - cost_total
@@ -212,6 +188,53 @@ def accounts(
         for column, value in enumerate(reals):
             real[f, column] = value
     return whole, real, (total, prospects)
+
+
+@njit(cache=True, nogil=True)
+def people(by_stage: np.ndarray, n_firms: int) -> tuple[np.ndarray, int, int, int]:
+    """Head counts from the people by firm and stage.
+
+    Returns:
+        People by firm (``n_firms`` for none), customers of any firm, prospects (discovery
+        and evaluation), and everyone in discovery.
+    """
+    counts = np.zeros(by_stage.shape[0], dtype=np.int64)
+    prospects = discovery = 0
+    for f in range(by_stage.shape[0]):
+        for stage in range(by_stage.shape[1]):
+            counts[f] += by_stage[f, stage]
+            if stage <= EVALUATION:
+                prospects += by_stage[f, stage]
+        discovery += by_stage[f, DISCOVERY]
+    total = 0
+    for f in range(n_firms):
+        total += counts[f]
+    return counts, total, prospects, discovery
+
+
+@njit(cache=True, nogil=True)
+def marketing_costs(
+    tally: np.ndarray, lever: np.ndarray, sales: np.ndarray, f: int
+) -> tuple[float, float, float]:
+    """Firm ``f``'s acquisition cost, loyalty cost and retention cost for the period.
+
+    The loyalty cost is the programme's running cost and the rewards its members redeemed.
+    """
+    acquisition_cost = (
+        tally[COST_ADVERTISING, f]
+        + sales[DISCOUNT, f]
+        + tally[COST_REFERRAL, f]
+        + tally[COST_WIN_BACK, f]
+    )
+    loyalty = lever[LOYALTY, f] + sales[REWARD_COST, f]
+    retention_cost = (
+        lever[THANK_YOU, f]
+        + lever[COMPLAINT_HANDLING, f]
+        + loyalty
+        + lever[PERSONALISATION, f]
+        + lever[CROSS_SELL, f]
+    )
+    return acquisition_cost, loyalty, retention_cost
 
 
 @njit(cache=True, nogil=True)
