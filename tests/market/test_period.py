@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from simulation.market import blocks, period, threads
 from simulation.market import model as model_module
-from simulation.market import period, threads
 from simulation.market.model import RelationshipMarket
 from simulation.runs.runner import firm_timeseries, release
 
@@ -111,6 +111,25 @@ def test_a_market_in_blocks_is_the_market_in_one_block(monkeypatch, controls):
     pd.testing.assert_frame_equal(whole_state["cohorts"], block_state["cohorts"], rtol=1e-12)
     for name in POPULATION_STATE:
         np.testing.assert_array_equal(whole_state[name], block_state[name], err_msg=name)
+
+
+def test_blocks_push_or_pull_exposure_to_the_same_market(monkeypatch):
+    """Exposure pushed from every promoter, or pulled by every prospect: the same sums."""
+    monkeypatch.setattr(blocks, "PUSH_COST", 1e9)  # never pushed
+    pulled_books, pulled_state = run_blocks(monkeypatch, 384, 2)
+    pushes = []
+    choose = blocks.pushes_exposure
+
+    def always(rules, links, prospects, promoters):
+        pushes.append(choose(rules, links, prospects, 0))
+        return pushes[-1]
+
+    monkeypatch.setattr(blocks, "pushes_exposure", always)
+    pushed_books, pushed_state = run_blocks(monkeypatch, 384, 2)
+    assert sum(pushes) >= 10  # pushed in most periods
+    pd.testing.assert_frame_equal(pulled_books, pushed_books, check_exact=True)
+    for name in POPULATION_STATE:
+        np.testing.assert_array_equal(pulled_state[name], pushed_state[name], err_msg=name)
 
 
 def test_scratch_space_is_clean_between_periods():
