@@ -25,6 +25,7 @@ than one block of customers runs each pass block by block on threads (:func:`in_
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -108,8 +109,8 @@ def run(market: RelationshipMarket) -> None:
     Sets ``market.tally``, ``market.customers_start``, ``market.lever_cost``,
     ``market.sales`` and ``market.lifecycle``. A market of one block (:mod:`.threads`), where
     no policy targets by value and spend is not drawn, runs its three passes in one compiled
-    call (:func:`whole_period`): each call from Python costs about 20 microseconds to unpack
-    the arrays, as much as serving 200 customers. Otherwise :func:`in_blocks` runs them.
+    call (:func:`whole_period`): each call from Python costs about 10 microseconds to unpack
+    the arrays, as much as serving 100 customers. Otherwise :func:`in_blocks` runs them.
     """
     f_none, terms = market.n_firms, market.firm_terms
     spend = market.firm_table.spend * market.spend_scale
@@ -156,9 +157,7 @@ class NamedRows(Mapping):
 
     def __init__(self, names: tuple[str, ...], table: np.ndarray):
         self.names, self.table = names, table
-        self._index = _ROW_INDEX.get(names) or _ROW_INDEX.setdefault(
-            names, {name: row for row, name in enumerate(names)}
-        )
+        self._index = _row_index(names)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.table[self._index[name]]
@@ -174,7 +173,12 @@ class NamedRows(Mapping):
         return dict(zip(self.names, self.table.tolist(), strict=True))
 
 
-_ROW_INDEX: dict[tuple[str, ...], dict[str, int]] = {}
+@cache
+def _row_index(names: tuple[str, ...]) -> dict[str, int]:
+    """Each name's row."""
+    return {name: row for row, name in enumerate(names)}
+
+
 # The rows of ``market.sales``: the per-firm sums of the service pass, and the rewards' cost.
 SALES = (*service.SUM_NAMES, "reward_cost")
 
